@@ -1,0 +1,27 @@
+# Two commands for a fresh machine: `make reproduce` and `make test`. Both create .venv on first
+# use and reinstall only when pyproject.toml changes.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+# DVC stages run `python ...`: put the project's environment first on PATH
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: reproduce test bench verify clean-venv
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+reproduce: $(BIN)/.installed
+	$(BIN)/dvc repro
+	$(BIN)/dvc metrics show
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest -q
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/benchmark.py
+
+clean-venv:
+	rm -rf $(VENV)

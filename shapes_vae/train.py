@@ -1,0 +1,162 @@
+"""The trainer: epochs of seeded mini-batches over a resident tensor, validation, a per-epoch
+CSV log, and a resumable state so an interrupted run continues where it stopped.
+
+Determinism: each epoch's shuffle and sampling noise come from generators seeded by
+(model seed, epoch) alone, so a run resumed at epoch k draws exactly what an uninterrupted run
+draws, and with the saved optimizer state ends with bit-identical weights. Bit-identity holds
+for the same machine type, torch version and thread count; other CPUs or thread counts can
+change the order of floating-point sums and so the last bits (see README, "What you can rely on").
+"""
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import math
+import sys
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from shapes_vae.errors import PipelineError
+from shapes_vae.checkpoint import torch_bytes
+from shapes_vae.io import write_bytes
+from shapes_vae.objectives import vae_loss
+from shapes_vae.train_step import epoch_batches, train_step
+
+LOG_COLUMNS = [
+    "epoch",
+    "train_loss", "train_recon", "train_kl", "train_neg_elbo",
+    "val_loss", "val_recon", "val_kl", "val_neg_elbo",
+]
+
+
+def select_device(name):
+    if name == "cuda" and not torch.cuda.is_available():
+        raise PipelineError("params.yaml: runtime.device is cuda, but no CUDA device is available")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def configure_torch(runtime):
+    """Thread count and deterministic kernels; returns the device to use."""
+    if runtime["threads"] > 0:
+        torch.set_num_threads(runtime["threads"])
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    return select_device(runtime["device"])
+
+
+def show_progress(setting):
+    return setting == "on" or (setting == "auto" and sys.stderr.isatty())
+
+
+def epoch_generators(seed, epoch, device):
+    """(CPU generator for the shuffle, device generator for sampling), from (seed, epoch) only."""
+    key = seed * 1_000_003 + epoch
+    cpu = torch.Generator().manual_seed(key)
+    dev = torch.Generator(device=device).manual_seed(key + 500_000_000) if device.type != "cpu" else cpu
+    return cpu, dev
+
+
+@torch.no_grad()
+def validation_terms(model, x, beta, generator, batch_size=1000):
+    """Mean (loss, recon, KL) per image on x, decoding one sampled z without extra noise."""
+    model.eval()
+    sums = torch.zeros(3, dtype=torch.float64)
+    for i in range(0, len(x), batch_size):
+        xb = x[i : i + batch_size]
+        logits, mu, logvar, _ = model(xb, 0.0, generator)
+        total, recon, kl = vae_loss(logits, xb, mu, logvar, beta)
+        sums += torch.stack([total, recon, kl]).double().cpu() * len(xb)
+    model.train()
+    return (sums / len(x)).tolist()
+
+
+def fingerprint(*parts):
+    """A hash of everything a training run depends on: a saved state is resumed only if equal."""
+    h = hashlib.sha256()
+    for p in parts:
+        if isinstance(p, Path):
+            h.update(p.read_bytes())
+        else:
+            h.update(json.dumps(p, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def _write_log(path, rows):
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(LOG_COLUMNS)
+    for r in rows:
+        w.writerow([r[0]] + [f"{v:.6f}" for v in r[1:]])
+    write_bytes(path, buf.getvalue().encode())
+
+
+def fit(name, model, train_x, val_x, cfg, runtime, log_path, resume_path=None, run_id=""):
+    """Train `model` in place with the settings `cfg` (one `models.<name>` group).
+
+    Writes the per-epoch CSV log to log_path after every epoch. If resume_path is given, a
+    resumable state (weights, optimizer, log) is saved there every runtime.resume_every epochs
+    and picked up by a rerun with the same run_id (a fingerprint of params and inputs).
+    """
+    device = next(model.parameters()).device
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg["learning_rate"])
+    rows, start = [], 0
+    resume_path = Path(resume_path) if resume_path else None
+    if resume_path and resume_path.exists():
+        try:
+            state = torch.load(resume_path, map_location=device, weights_only=True)
+            ok = state.get("run_id") == run_id
+        except Exception:  # a damaged state is not worth failing over: start afresh
+            ok = False
+        if ok:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            rows, start = [list(r) for r in state["rows"]], state["epoch"]
+            print(f"{name}: resuming after epoch {start} from {resume_path}", file=sys.stderr)
+        else:
+            resume_path.unlink()
+    progress = show_progress(runtime["progress"])
+    n = len(train_x)
+    epochs = tqdm(range(start, cfg["epochs"]), desc=name, initial=start, total=cfg["epochs"],
+                  disable=not progress, unit="epoch")
+    model.train()
+    for epoch in epochs:
+        shuffle_gen, sample_gen = epoch_generators(cfg["seed"], epoch, device)
+        batch_losses, sums = [], torch.zeros(3, device=device)
+        batches = tqdm(epoch_batches(n, cfg["batch_size"], shuffle_gen), total=math.ceil(n / cfg["batch_size"]),
+                       leave=False, disable=not progress, unit="batch")
+        for b, idx in enumerate(batches):
+            xb = train_x[idx.to(device)]
+            total, recon, kl = train_step(model, optimizer, xb, cfg["beta"], cfg["noise_sigma"], sample_gen)
+            batch_losses.append(total)
+            sums += torch.stack([total, recon, kl]) * len(idx)
+            if progress and b % 10 == 0:
+                batches.set_postfix(loss=f"{total.item():.2f}")
+        # one check per epoch instead of a device sync per batch: find the first bad batch
+        finite = torch.isfinite(torch.stack(batch_losses))
+        if not bool(finite.all()):
+            bad = int((~finite).nonzero()[0])
+            raise PipelineError(
+                f"model {name}: loss became {batch_losses[bad].item()} at epoch {epoch + 1}, batch {bad + 1} "
+                f"(learning rate {cfg['learning_rate']:g}, beta {cfg['beta']:g}); no checkpoint written"
+            )
+        train_loss, train_recon, train_kl = (sums / n).tolist()
+        val_loss, val_recon, val_kl = validation_terms(model, val_x, cfg["beta"], sample_gen)
+        rows.append([epoch + 1, train_loss, train_recon, train_kl, train_recon + train_kl,
+                     val_loss, val_recon, val_kl, val_recon + val_kl])
+        epochs.set_postfix(train=f"{train_loss:.2f}", val=f"{val_loss:.2f}")
+        _write_log(log_path, rows)
+        every = runtime["resume_every"]
+        if resume_path and every and (epoch + 1) % every == 0 and epoch + 1 < cfg["epochs"]:
+            write_bytes(resume_path, torch_bytes({"run_id": run_id, "epoch": epoch + 1, "rows": rows,
+                                                  "model": model.state_dict(), "optimizer": optimizer.state_dict()}))
+    model.eval()
+    return rows
+
+
+def remove_resume_state(resume_path):
+    with contextlib.suppress(FileNotFoundError):
+        Path(resume_path).unlink()

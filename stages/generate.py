@@ -1,0 +1,24 @@
+"""DVC stage `generate`: render the shapes data set and a figure of examples per class."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the package, without installing
+from shapes_vae.errors import run_stage
+from shapes_vae.io import save_npz
+from shapes_vae.params import load_params
+from shapes_vae.render import generate_dataset
+
+
+def main(argv):
+    p = load_params(["generate"])["generate"]
+    data = generate_dataset(p)
+    save_npz("data/shapes.npz", data)
+    from shapes_vae.figures import plot_examples_per_class  # matplotlib only once data is written
+
+    plot_examples_per_class(data["images"], data["labels"], list(data["class_names"]), "figures/examples.png")
+    counts = ", ".join(f"{n} {c}" for c, n in zip(p["classes"], (data["labels"][:, None] == range(len(p["classes"]))).sum(0)))
+    print(f"generate: {len(data['labels'])} images of {p['image_size']}x{p['image_size']} ({counts}) -> data/shapes.npz")
+
+
+if __name__ == "__main__":
+    run_stage(main)

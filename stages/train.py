@@ -1,0 +1,55 @@
+"""DVC stages `train_standard` and `train_modified`: python stages/train.py <model name>.
+
+Reads params groups architecture, runtime and models.<name>; writes models/<name>.pt and the
+per-epoch log logs/<name>.csv. An interrupted run leaves a resumable state in .resume/ and the
+next run with the same params and inputs continues from it.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
+import torch
+
+from shapes_vae.checkpoint import build_model, load_checkpoint, save_checkpoint
+from shapes_vae.data import SHAPES_PATH, SPLIT_PATH, load_subsets
+from shapes_vae.errors import PipelineError, run_stage
+from shapes_vae.params import load_params
+from shapes_vae.train import configure_torch, fingerprint, fit, remove_resume_state
+
+
+def main(argv):
+    if len(argv) != 1 or argv[0] not in ("standard", "modified"):
+        raise PipelineError("usage: python stages/train.py standard|modified")
+    name = argv[0]
+    p = load_params(["architecture", "runtime", "models"])
+    cfg, arch, runtime = p["models"][name], p["architecture"], p["runtime"]
+    device = configure_torch(runtime)
+    data = load_subsets(["train", "val"], device)
+    image_size = data["train"].shape[-1]
+    ckpt, log, resume = Path(f"models/{name}.pt"), Path(f"logs/{name}.csv"), Path(f".resume/{name}.pt")
+    inputs = [Path(SHAPES_PATH), Path(SPLIT_PATH)]
+    torch.manual_seed(cfg["seed"])  # weight initialisation
+    if cfg["init"] == "scratch":
+        model = build_model(arch, image_size)
+    else:  # fine-tune another trained model with a fresh optimizer, as the reference did
+        init_path = Path(f"models/{cfg['init']}.pt")
+        model, _ = load_checkpoint(init_path, architecture=arch, image_size=image_size)
+        inputs.append(init_path)
+    model = model.to(device)
+    run_id = fingerprint(name, cfg, arch, runtime["device"], torch.get_num_threads(), *inputs)
+    for stale in (ckpt, log):  # a failed run must not leave earlier results that look current
+        stale.unlink(missing_ok=True)
+    try:
+        rows = fit(name, model, data["train"], data["val"], cfg, runtime, log, resume, run_id)
+    except PipelineError:
+        log.unlink(missing_ok=True)
+        raise
+    save_checkpoint(ckpt, model, name, arch, cfg)
+    remove_resume_state(resume)
+    last = rows[-1]
+    print(f"train {name}: {cfg['epochs']} epochs, last epoch train recon {last[2]:.2f} KL {last[3]:.2f}, "
+          f"val recon {last[6]:.2f} KL {last[7]:.2f} -> {ckpt}")
+
+
+if __name__ == "__main__":
+    run_stage(main)
