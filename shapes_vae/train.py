@@ -7,7 +7,6 @@ draws, and with the saved optimizer state ends with bit-identical weights. Bit-i
 for the same machine type, torch version and thread count; other CPUs or thread counts can
 change the order of floating-point sums and so the last bits (see README, "What you can rely on").
 """
-import contextlib
 import csv
 import hashlib
 import io
@@ -52,12 +51,10 @@ def show_progress(setting):
     return setting == "on" or (setting == "auto" and sys.stderr.isatty())
 
 
-def epoch_generators(seed, epoch, device):
-    """(CPU generator for the shuffle, device generator for sampling), from (seed, epoch) only."""
-    key = seed * 1_000_003 + epoch
-    cpu = torch.Generator().manual_seed(key)
-    dev = torch.Generator(device=device).manual_seed(key + 500_000_000) if device.type != "cpu" else cpu
-    return cpu, dev
+def seeded_generator(device, *keys):
+    """A generator on `device` whose seed depends on the keys alone (not on earlier draws)."""
+    seed = int.from_bytes(hashlib.sha256(repr(keys).encode()).digest()[:8], "little")
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 @torch.no_grad()
@@ -124,7 +121,9 @@ def fit(name, model, train_x, val_x, cfg, runtime, log_path, resume_path=None, r
                   disable=not progress, unit="epoch")
     model.train()
     for epoch in epochs:
-        shuffle_gen, sample_gen = epoch_generators(cfg["seed"], epoch, device)
+        # shuffle, training samples and validation samples: each from its own (seed, epoch) stream
+        shuffle_gen = seeded_generator("cpu", cfg["seed"], epoch, "shuffle")
+        sample_gen = seeded_generator(device, cfg["seed"], epoch, "train")
         batch_losses, sums = [], torch.zeros(3, device=device)
         batches = tqdm(epoch_batches(n, cfg["batch_size"], shuffle_gen), total=math.ceil(n / cfg["batch_size"]),
                        leave=False, disable=not progress, unit="batch")
@@ -144,7 +143,7 @@ def fit(name, model, train_x, val_x, cfg, runtime, log_path, resume_path=None, r
                 f"(learning rate {cfg['learning_rate']:g}, beta {cfg['beta']:g}); no checkpoint written"
             )
         train_loss, train_recon, train_kl = (sums / n).tolist()
-        val_loss, val_recon, val_kl = validation_terms(model, val_x, cfg["beta"], sample_gen)
+        val_loss, val_recon, val_kl = validation_terms(model, val_x, cfg["beta"], seeded_generator(device, cfg["seed"], epoch, "val"))
         rows.append([epoch + 1, train_loss, train_recon, train_kl, train_recon + train_kl,
                      val_loss, val_recon, val_kl, val_recon + val_kl])
         epochs.set_postfix(train=f"{train_loss:.2f}", val=f"{val_loss:.2f}")
@@ -153,10 +152,7 @@ def fit(name, model, train_x, val_x, cfg, runtime, log_path, resume_path=None, r
         if resume_path and every and (epoch + 1) % every == 0 and epoch + 1 < cfg["epochs"]:
             write_bytes(resume_path, torch_bytes({"run_id": run_id, "epoch": epoch + 1, "rows": rows,
                                                   "model": model.state_dict(), "optimizer": optimizer.state_dict()}))
+    if resume_path:
+        resume_path.unlink(missing_ok=True)
     model.eval()
     return rows
-
-
-def remove_resume_state(resume_path):
-    with contextlib.suppress(FileNotFoundError):
-        Path(resume_path).unlink()

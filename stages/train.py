@@ -14,7 +14,7 @@ from shapes_vae.checkpoint import build_model, load_checkpoint, save_checkpoint
 from shapes_vae.data import SHAPES_PATH, SPLIT_PATH, load_subsets
 from shapes_vae.errors import PipelineError, run_stage
 from shapes_vae.params import load_params
-from shapes_vae.train import configure_torch, fingerprint, fit, remove_resume_state
+from shapes_vae.train import configure_torch, fingerprint, fit
 
 
 def main(argv):
@@ -45,7 +45,6 @@ def main(argv):
         log.unlink(missing_ok=True)
         raise
     save_checkpoint(ckpt, model, name, arch, cfg)
-    remove_resume_state(resume)
     last = rows[-1]
     print(f"train {name}: {cfg['epochs']} epochs, last epoch train recon {last[2]:.2f} KL {last[3]:.2f}, "
           f"val recon {last[6]:.2f} KL {last[7]:.2f} -> {ckpt}")

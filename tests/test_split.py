@@ -1,0 +1,27 @@
+import numpy as np
+import pytest
+
+from shapes_vae.split import stratified_split
+
+
+@pytest.mark.parametrize("n, seed", [(15000, 0), (1001, 7), (37, 3)])
+def test_split_is_disjoint_covering_and_stratified(n, seed):
+    labels = np.random.default_rng(seed).integers(0, 3, n)
+    fractions = [0.7, 0.15, 0.15]
+    parts = stratified_split(labels, fractions, seed)
+    joined = np.concatenate(parts)
+    assert len(joined) == n and len(np.unique(joined)) == n  # disjoint and covering
+    for c in range(3):
+        n_c = (labels == c).sum()
+        for part, f in zip(parts, fractions):
+            assert abs((labels[part] == c).sum() - f * n_c) <= 1  # within one image of exact
+
+
+def test_paper_split_sizes_and_seeding():
+    labels = np.random.default_rng(1).integers(0, 3, 15000)
+    train, val, test = stratified_split(labels, [0.7, 0.15, 0.15], 5)
+    assert abs(len(train) - 10500) <= 3 and abs(len(val) - 2250) <= 3 and abs(len(test) - 2250) <= 3
+    again = stratified_split(labels, [0.7, 0.15, 0.15], 5)
+    other = stratified_split(labels, [0.7, 0.15, 0.15], 6)
+    assert all(np.array_equal(a, b) for a, b in zip((train, val, test), again))
+    assert not np.array_equal(test, other[2])

@@ -1,0 +1,148 @@
+import pytest
+import torch
+
+from shapes_vae.checkpoint import load_checkpoint, save_checkpoint
+from shapes_vae.errors import PipelineError
+from shapes_vae.model import VAE
+from shapes_vae.render import generate_dataset
+from shapes_vae.train import fit, validation_terms
+
+RUNTIME = {"device": "cpu", "threads": 0, "progress": "off", "resume_every": 1}
+ARCH = {"latent_dim": 8, "channels": [32, 64], "hidden": 16}
+
+
+@pytest.fixture(scope="module")
+def images():
+    import yaml
+    from conftest import ROOT
+
+    p = yaml.safe_load((ROOT / "params.yaml").read_text())["generate"] | {"n_images": 160}
+    return torch.from_numpy(generate_dataset(p)["images"]).float().unsqueeze(1)
+
+
+def cfg(**kw):
+    base = {"init": "scratch", "beta": 1.0, "noise_sigma": 0.0, "epochs": 3, "learning_rate": 1e-3,
+            "batch_size": 32, "seed": 0}
+    return base | kw
+
+
+def new_model(seed=0):
+    torch.manual_seed(seed)
+    return VAE()
+
+
+def test_training_lowers_the_loss(images, tmp_path):
+    rows = fit("standard", new_model(), images[:128], images[128:], cfg(epochs=4), RUNTIME, tmp_path / "log.csv")
+    assert rows[-1][1] < 0.8 * rows[0][1]  # train loss
+    assert rows[-1][5] < rows[0][5]  # validation loss
+    log = (tmp_path / "log.csv").read_text().splitlines()
+    assert log[0].split(",")[:3] == ["epoch", "train_loss", "train_recon"] and len(log) == 5
+
+
+def test_two_runs_give_identical_logs_and_checkpoints(images, tmp_path):
+    outs = []
+    for run in ("a", "b"):
+        m = new_model()
+        fit("standard", m, images[:128], images[128:], cfg(), RUNTIME, tmp_path / f"{run}.csv")
+        save_checkpoint(tmp_path / f"{run}.pt", m, "standard", ARCH, cfg())
+        outs.append(((tmp_path / f"{run}.csv").read_bytes(), (tmp_path / f"{run}.pt").read_bytes()))
+    assert outs[0] == outs[1]
+    m = new_model()
+    fit("standard", m, images[:128], images[128:], cfg(seed=1), RUNTIME, tmp_path / "c.csv")
+    assert (tmp_path / "c.csv").read_bytes() != outs[0][0]
+
+
+def test_extra_noise_acts_in_training_only(images, tmp_path):
+    """With a negligible learning rate the weights barely move: noise then raises the training
+    reconstruction loss a lot, while validation (decoded without noise) is unchanged."""
+    import copy
+
+    trained = new_model()  # a decoder that depends on z, unlike a freshly initialised one
+    fit("m", trained, images[:128], images[128:], cfg(epochs=3, learning_rate=3e-3), RUNTIME, tmp_path / "log.csv")
+    results = {}
+    for sigma in (0.0, 5.0):
+        m = copy.deepcopy(trained)
+        rows = fit("m", m, images[:128], images[128:], cfg(epochs=1, learning_rate=1e-12, noise_sigma=sigma),
+                   RUNTIME, tmp_path / "log.csv")
+        results[sigma] = rows[0]
+    assert results[5.0][2] > results[0.0][2] + 1.0  # train recon
+    assert results[5.0][6] == pytest.approx(results[0.0][6], rel=1e-5)  # val recon
+
+
+def test_non_finite_loss_stops_with_model_epoch_and_batch(images, tmp_path):
+    m = new_model()
+    with torch.no_grad():
+        m.dec_out.bias.fill_(float("nan"))
+    with pytest.raises(PipelineError, match=r"model standard: loss became nan at epoch 1, batch 1"):
+        fit("standard", m, images[:128], images[128:], cfg(), RUNTIME, tmp_path / "log.csv")
+
+
+def test_checkpoint_round_trip_and_mismatch(tmp_path):
+    m = new_model(3)
+    save_checkpoint(tmp_path / "m.pt", m, "standard", ARCH, cfg())
+    loaded, state = load_checkpoint(tmp_path / "m.pt", architecture=ARCH, image_size=28)
+    assert state["config"]["beta"] == 1.0
+    for (k, a), b in zip(m.state_dict().items(), loaded.state_dict().values()):
+        assert torch.equal(a, b), k
+    with pytest.raises(PipelineError, match=r"m\.pt: checkpoint has architecture\.latent_dim = 8, params ask for 4"):
+        load_checkpoint(tmp_path / "m.pt", architecture=ARCH | {"latent_dim": 4})
+    # weights that do not fit the architecture recorded beside them
+    bad = VAE(latent_dim=4)
+    save_checkpoint(tmp_path / "bad.pt", bad, "standard", ARCH, cfg())
+    with pytest.raises(PipelineError, match=r"bad\.pt: weights do not fit"):
+        load_checkpoint(tmp_path / "bad.pt")
+
+
+def test_damaged_checkpoints_name_the_file(tmp_path):
+    m = new_model()
+    save_checkpoint(tmp_path / "m.pt", m, "standard", ARCH, cfg())
+    data = (tmp_path / "m.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(PipelineError, match=r"cut\.pt: not a readable checkpoint"):
+        load_checkpoint(tmp_path / "cut.pt")
+    with pytest.raises(PipelineError, match=r"absent\.pt: checkpoint not found"):
+        load_checkpoint(tmp_path / "absent.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(PipelineError, match=r"other\.pt: not a shapes-vae checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+
+
+def test_interrupted_fit_resumes_to_the_same_result(images, tmp_path, monkeypatch):
+    """Interrupted in epoch 3 of 4 (resume_every 1), a rerun resumes after epoch 2 and ends
+    bit-identical to an uninterrupted run: same weights, same log."""
+    import shapes_vae.train as train
+
+    full = new_model()
+    fit("s", full, images[:128], images[128:], cfg(epochs=4), RUNTIME, tmp_path / "full.csv")
+
+    real_step, calls = train.train_step, []
+
+    def interrupting_step(*args):
+        calls.append(1)
+        if len(calls) == 2 * 4 + 1:  # first batch of epoch 3 (4 batches of 32 per epoch)
+            raise KeyboardInterrupt
+        return real_step(*args)
+
+    monkeypatch.setattr(train, "train_step", interrupting_step)
+    resume = tmp_path / "resume.pt"
+    with pytest.raises(KeyboardInterrupt):
+        fit("s", new_model(), images[:128], images[128:], cfg(epochs=4), RUNTIME, tmp_path / "run.csv",
+            resume, run_id="same")
+    assert torch.load(resume, weights_only=True)["epoch"] == 2
+    monkeypatch.setattr(train, "train_step", real_step)
+    # a different run id (other params or inputs) must not pick the state up
+    other = new_model()
+    fit("s", other, images[:128], images[128:], cfg(epochs=1), RUNTIME, tmp_path / "o.csv", resume, run_id="other")
+    assert not resume.exists()
+    with pytest.raises(KeyboardInterrupt):
+        monkeypatch.setattr(train, "train_step", interrupting_step)
+        calls.clear()
+        fit("s", new_model(), images[:128], images[128:], cfg(epochs=4), RUNTIME, tmp_path / "run.csv",
+            resume, run_id="same")
+    monkeypatch.setattr(train, "train_step", real_step)
+    resumed = new_model(seed=99)  # the state, not the fresh initialisation, decides the result
+    fit("s", resumed, images[:128], images[128:], cfg(epochs=4), RUNTIME, tmp_path / "run.csv", resume, run_id="same")
+    assert not resume.exists()
+    for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert (tmp_path / "run.csv").read_bytes() == (tmp_path / "full.csv").read_bytes()
