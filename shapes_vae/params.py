@@ -134,7 +134,7 @@ SCHEMA = {
     "runtime": {
         "device": Choice(*DEVICES),
         "threads": Int(0, 1024),
-        "progress": Choice("auto", "on", "off"),
+        "progress": Choice("auto", "always", "never"),
         "resume_every": Int(0),
     },
     "models": {"standard": _model_schema(), "modified": _model_schema()},

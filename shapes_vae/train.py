@@ -48,7 +48,7 @@ def configure_torch(runtime):
 
 
 def show_progress(setting):
-    return setting == "on" or (setting == "auto" and sys.stderr.isatty())
+    return setting == "always" or (setting == "auto" and sys.stderr.isatty())
 
 
 def seeded_generator(device, *keys):

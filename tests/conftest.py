@@ -19,7 +19,7 @@ def tiny_params(params):
     for name, epochs in (("standard", 3), ("modified", 2)):
         params["models"][name]["epochs"] = epochs
         params["models"][name]["batch_size"] = 32
-    params["runtime"]["progress"] = "off"
+    params["runtime"]["progress"] = "never"
     params["evaluate"]["iwae_k"] = 4
     params["evaluate"]["batch_size"] = 50
     params["information"]["mi_samples_per_image"] = 2

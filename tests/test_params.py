@@ -45,7 +45,7 @@ BAD_EDITS = [
     ("architecture.channels", [32], "architecture.channels must list 2"),
     ("architecture.latent_dim", "8", "architecture.latent_dim must be an integer"),
     ("runtime.device", "gpu", "runtime.device must be one of auto, cpu, cuda"),
-    ("runtime.progress", True, "runtime.progress must be one of auto, on, off"),
+    ("runtime.progress", False, "runtime.progress must be one of auto, always, never"),
     ("models.standard.learning_rate", "fast", "models.standard.learning_rate must be a number"),
     ("models.standard.learning_rate", 0, "models.standard.learning_rate must be in (0, 1)"),
     ("models.modified.beta", -1, "models.modified.beta must be in [0, inf]"),

@@ -7,7 +7,7 @@ from shapes_vae.model import VAE
 from shapes_vae.render import generate_dataset
 from shapes_vae.train import fit, validation_terms
 
-RUNTIME = {"device": "cpu", "threads": 0, "progress": "off", "resume_every": 1}
+RUNTIME = {"device": "cpu", "threads": 0, "progress": "never", "resume_every": 1}
 ARCH = {"latent_dim": 8, "channels": [32, 64], "hidden": 16}
 
 
