@@ -94,7 +94,7 @@ def _write_log(path, rows):
 def fit(name, model, train_x, val_x, cfg, runtime, log_path, resume_path=None, run_id=""):
     """Train `model` in place with the settings `cfg` (one `models.<name>` group).
 
-    Writes the per-epoch CSV log to log_path after every epoch. If resume_path is given, a
+    Writes the per-epoch CSV log to log_path when training completes. If resume_path is given, a
     resumable state (weights, optimizer, log) is saved there every runtime.resume_every epochs
     and picked up by a rerun with the same run_id (a fingerprint of params and inputs).
     """
@@ -147,11 +147,11 @@ def fit(name, model, train_x, val_x, cfg, runtime, log_path, resume_path=None, r
         rows.append([epoch + 1, train_loss, train_recon, train_kl, train_recon + train_kl,
                      val_loss, val_recon, val_kl, val_recon + val_kl])
         epochs.set_postfix(train=f"{train_loss:.2f}", val=f"{val_loss:.2f}")
-        _write_log(log_path, rows)
         every = runtime["resume_every"]
         if resume_path and every and (epoch + 1) % every == 0 and epoch + 1 < cfg["epochs"]:
             write_bytes(resume_path, torch_bytes({"run_id": run_id, "epoch": epoch + 1, "rows": rows,
                                                   "model": model.state_dict(), "optimizer": optimizer.state_dict()}))
+    _write_log(log_path, rows)  # once, complete: an interrupted run leaves no partial log
     if resume_path:
         resume_path.unlink(missing_ok=True)
     model.eval()

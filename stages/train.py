@@ -37,13 +37,8 @@ def main(argv):
         inputs.append(init_path)
     model = model.to(device)
     run_id = fingerprint(name, cfg, arch, runtime["device"], torch.get_num_threads(), *inputs)
-    for stale in (ckpt, log):  # a failed run must not leave earlier results that look current
-        stale.unlink(missing_ok=True)
-    try:
-        rows = fit(name, model, data["train"], data["val"], cfg, runtime, log, resume, run_id)
-    except PipelineError:
-        log.unlink(missing_ok=True)
-        raise
+    # outputs are written only when training completes, so a failure leaves the last good ones
+    rows = fit(name, model, data["train"], data["val"], cfg, runtime, log, resume, run_id)
     save_checkpoint(ckpt, model, name, arch, cfg)
     last = rows[-1]
     print(f"train {name}: {cfg['epochs']} epochs, last epoch train recon {last[2]:.2f} KL {last[3]:.2f}, "

@@ -1,0 +1,242 @@
+"""Test-set measurements of a trained VAE: the paper's protocol and sounder figures beside it.
+
+Every function here is a pure function of (model, images, seeds): no file I/O, batched so that
+memory stays bounded, run under torch.no_grad() with the model in eval mode (its previous mode is
+restored afterwards). Images x are (N, 1, 28, 28) float32 in {0, 1}.
+
+Randomness. Each function that samples takes an integer seed and builds its own torch.Generator
+(on the CPU; the noise is moved to the model's device), so results never depend on the global RNG:
+
+- `paper_test_bce` and `elbo_terms` draw eps for the whole set at once, eps = randn((N, d)) from
+  Generator().manual_seed(seed): the same z as `model(x, generator=Generator().manual_seed(seed))`
+  on the full set, independent of batch_size; the two functions see the same z for the same seed.
+- `iwae_nll` draws image i's K samples from its own generator (seeded from `per_image_seeds`), so the
+  estimate is the same for any batch_size (any chunking over images or over K).
+"""
+import contextlib
+import math
+
+import numpy as np
+import torch
+
+from .objectives import clipped_bce_per_pixel, kl_to_standard_normal, reconstruction_nats
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+EVALUATION_KEYS = (
+    "test_bce",
+    "test_bce_mean_decode",
+    "recon_nats",
+    "kl_nats",
+    "neg_elbo_nats",
+    "iwae_nll_nats",
+    "iwae_k",
+    "active_units",
+)
+
+
+@contextlib.contextmanager
+def _inference(model):
+    """no_grad + eval mode for the duration, restoring the model's previous training flag."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def _device(model):
+    return next(model.parameters()).device
+
+
+def _check_batch_size(batch_size):
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    return int(batch_size)
+
+
+def encode_all(model, x, batch_size=512):
+    """(mu, logvar) of the whole set, each (N, d) float32 on the CPU, encoded in batches."""
+    batch_size = _check_batch_size(batch_size)
+    dev = _device(model)
+    mus, logvars = [], []
+    with _inference(model):
+        for i in range(0, len(x), batch_size):
+            mu, logvar = model.encode(x[i : i + batch_size].to(dev))
+            mus.append(mu.cpu())
+            logvars.append(logvar.cpu())
+    return torch.cat(mus), torch.cat(logvars)
+
+
+def sample_latents(mu, logvar, seed):
+    """One z per row, z = mu + exp(logvar / 2) * eps, eps = randn((N, d)) from a Generator seeded
+    with seed (drawn at once for the whole set, so the z do not depend on any batching)."""
+    g = torch.Generator().manual_seed(int(seed))
+    eps = torch.randn(mu.shape, generator=g, dtype=mu.dtype)
+    return mu + torch.exp(0.5 * logvar) * eps.to(mu.device)
+
+
+def _decode_pass(model, x, z, batch_size):
+    """One decoding of z for the whole set: (clipped per-pixel BCE averaged over all images and
+    pixels, mean reconstruction nats per image)."""
+    dev = _device(model)
+    bce_total, recon_total = 0.0, 0.0
+    with _inference(model):
+        for i in range(0, len(x), batch_size):
+            xb = x[i : i + batch_size].to(dev)
+            logits = model.decode(z[i : i + batch_size].to(dev))
+            # clipped_bce_per_pixel is a mean over its batch: weight it by the batch's pixel count
+            bce_total += float(clipped_bce_per_pixel(torch.sigmoid(logits), xb)) * xb.numel()
+            recon_total += float(reconstruction_nats(logits, xb).double().sum())
+    return bce_total / x.numel(), recon_total / len(x)
+
+
+def paper_test_bce(model, x, seed, batch_size=512):
+    """The paper's 'test BCE': encode, draw ONE sampled z per image (not the mean), decode, mean
+    per-pixel BCE over all images and pixels with probabilities clipped to [1e-7, 1 - 1e-7].
+    A single-sample Monte-Carlo figure; it depends on the seed."""
+    batch_size = _check_batch_size(batch_size)
+    mu, logvar = encode_all(model, x, batch_size)
+    return _decode_pass(model, x, sample_latents(mu, logvar, seed), batch_size)[0]
+
+
+def mean_decode_bce(model, x, batch_size=512):
+    """As `paper_test_bce` but decoding the posterior mean mu: deterministic, no sampling."""
+    batch_size = _check_batch_size(batch_size)
+    mu, _ = encode_all(model, x, batch_size)
+    return _decode_pass(model, x, mu, batch_size)[0]
+
+
+def _elbo_dict(recon, mu, logvar):
+    kl = float(kl_to_standard_normal(mu.double(), logvar.double()).mean())
+    return {"recon_nats": recon, "kl_nats": kl, "neg_elbo_nats": recon + kl}
+
+
+def elbo_terms(model, x, seed, batch_size=512):
+    """Means over the set, in nats per image: reconstruction (one sampled z per image, the same z as
+    `paper_test_bce` for the same seed), closed-form KL to N(0, I), and the beta = 1 negative ELBO
+    (their sum). The negative ELBO is an upper bound on -log p(x) (up to the one-sample MC noise of
+    the reconstruction term). Returns {"recon_nats", "kl_nats", "neg_elbo_nats"}."""
+    batch_size = _check_batch_size(batch_size)
+    mu, logvar = encode_all(model, x, batch_size)
+    recon = _decode_pass(model, x, sample_latents(mu, logvar, seed), batch_size)[1]
+    return _elbo_dict(recon, mu, logvar)
+
+
+def per_image_seeds(seed, n):
+    """n distinct, well-mixed 63-bit seeds derived from (seed): image i's IWAE samples come from
+    torch.Generator().manual_seed(per_image_seeds(seed, n)[i])."""
+    state = np.random.SeedSequence(int(seed)).generate_state(int(n), dtype=np.uint64)
+    return [int(s) >> 1 for s in state]
+
+
+def _eps_from_seeds(seeds, k, d):
+    out = torch.empty(len(seeds), k, d)
+    for i, s in enumerate(seeds):
+        out[i] = torch.randn((k, d), generator=torch.Generator().manual_seed(s))
+    return out
+
+
+def per_image_eps(seed, n, k, d):
+    """The IWAE standard-normal draws: (n, k, d) float32, row i from image i's own generator."""
+    return _eps_from_seeds(per_image_seeds(seed, n), k, d)
+
+
+def iwae_log_weights(model, x, mu, logvar, eps, batch_size):
+    """log w_ij = log p(x_i|z_ij) + log p(z_ij) - log q(z_ij|x_i), z_ij = mu_i + sigma_i * eps_ij.
+
+    x: (B, 1, H, W), mu / logvar: (B, d), eps: (B, K, d). Returns (B, K) float64. The B*K decoder
+    calls are made batch_size (image, sample) pairs at a time.
+    """
+    dev = _device(model)
+    b, k, d = eps.shape
+    mu64, logvar64, eps64 = mu.double(), logvar.double(), eps.double()
+    z64 = mu64[:, None, :] + torch.exp(0.5 * logvar64)[:, None, :] * eps64  # (B, K, d)
+    # log q(z|x) from eps directly: -0.5 * sum(log 2pi + logvar + eps^2)
+    log_q = -0.5 * (LOG_2PI * d + logvar64.sum(1)[:, None] + eps64.pow(2).sum(2))
+    log_p = -0.5 * (LOG_2PI * d + z64.pow(2).sum(2))
+    z_flat = z64.reshape(b * k, d).to(torch.float32)
+    img_of = torch.arange(b).repeat_interleave(k)  # pair p = (image p // K, sample p % K)
+    log_px = torch.empty(b * k, dtype=torch.float64)
+    for p in range(0, b * k, batch_size):
+        idx = img_of[p : p + batch_size]
+        logits = model.decode(z_flat[p : p + batch_size].to(dev))
+        log_px[p : p + batch_size] = -reconstruction_nats(logits, x[idx].to(dev)).double().cpu()
+    return log_px.view(b, k) + log_p - log_q
+
+
+def iwae_nll(model, x, k, seed, batch_size=512):
+    """Importance-weighted bound (Burda et al. 2016) on -log p(x), in nats per image:
+
+        -mean_i [ logsumexp_j (log p(x_i|z_j) + log p(z_j) - log q(z_j|x_i)) - log K ],
+        z_j ~ q(z|x_i), j = 1..K.
+
+    An upper bound on -log p(x) in expectation; it is non-increasing in K and equals the
+    (sampled-KL) negative ELBO for K = 1. Image i's K samples come from its own generator
+    (`per_image_eps`), so the figure is identical for every batch_size.
+
+    Memory: batch_size is the number of (image, sample) pairs decoded at once, so decoder
+    activations scale as O(batch_size), independent of K and N (a few hundred kB of float32 per
+    pair at peak for the paper's VAE, i.e. of order 0.1 GB at batch_size = 512); images are
+    processed max(1, batch_size // K) at a time, so the eps / z / log-weight buffers are
+    O(max(batch_size, K) * d). K = 5000 with batch_size = 512 holds one image's 5000 x 8 draws and
+    decodes them 512 at a time. Time scales as N * K decoder evaluations.
+    """
+    k, batch_size = int(k), _check_batch_size(batch_size)
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    n = len(x)
+    mu, logvar = encode_all(model, x, batch_size)
+    seeds = per_image_seeds(seed, n)
+    images_per_step = max(1, batch_size // k)
+    total = 0.0
+    with _inference(model):
+        for i in range(0, n, images_per_step):
+            j = min(n, i + images_per_step)
+            eps = _eps_from_seeds(seeds[i:j], k, mu.shape[1])
+            log_w = iwae_log_weights(model, x[i:j], mu[i:j], logvar[i:j], eps, batch_size)
+            total += float((torch.logsumexp(log_w, dim=1) - math.log(k)).sum())
+    return -total / n
+
+
+def active_units(mu, threshold=0.01):
+    """Number of latent dimensions whose variance of mu over the set exceeds threshold
+    (Burda et al. 2016: A_u = Cov_x(E_q[u]) > 0.01). Population variance (ddof = 0).
+    mu: (N, d) tensor or array."""
+    if isinstance(mu, torch.Tensor):
+        mu = mu.detach().cpu().numpy()
+    mu = np.asarray(mu, dtype=np.float64)
+    return int((mu.var(axis=0, ddof=0) > threshold).sum())
+
+
+def evaluate_model(model, x, seed, iwae_k, batch_size=512):
+    """All test-set figures of one model, as a flat dict of plain Python floats / ints with the
+    keys EVALUATION_KEYS:
+
+    test_bce              the paper's protocol (one sampled z per image, clipped per-pixel BCE)
+    test_bce_mean_decode  the same, decoding mu
+    recon_nats, kl_nats, neg_elbo_nats   beta = 1 ELBO terms, nats per image (same z as test_bce)
+    iwae_nll_nats         importance-weighted bound on -log p(x), nats per image, K = iwae_k
+    iwae_k                K
+    active_units          dims with Var_x(mu) > 0.01
+    """
+    batch_size = _check_batch_size(batch_size)
+    mu, logvar = encode_all(model, x, batch_size)
+    # one decoding of the sampled z serves test_bce and the ELBO (the same z as paper_test_bce and
+    # elbo_terms with this seed), one decoding of mu serves the mean-decode BCE
+    test_bce, recon = _decode_pass(model, x, sample_latents(mu, logvar, seed), batch_size)
+    terms = _elbo_dict(recon, mu, logvar)
+    out = {
+        "test_bce": float(test_bce),
+        "test_bce_mean_decode": float(_decode_pass(model, x, mu, batch_size)[0]),
+        "recon_nats": float(terms["recon_nats"]),
+        "kl_nats": float(terms["kl_nats"]),
+        "neg_elbo_nats": float(terms["neg_elbo_nats"]),
+        "iwae_nll_nats": float(iwae_nll(model, x, iwae_k, seed, batch_size)),
+        "iwae_k": int(iwae_k),
+        "active_units": active_units(mu),
+    }
+    assert tuple(out) == EVALUATION_KEYS
+    return out

@@ -1,0 +1,31 @@
+"""Is the committed dvc.lock current? `dvc status`, restricted to what a fresh clone has.
+
+A fresh clone has no data or models (DVC outputs in the cache), so `dvc status` always reports
+them; those entries say nothing about the lock. What matters is every git-tracked dependency or
+output, every param and every command that differs from what dvc.lock recorded: then the
+committed metrics do not describe the committed code.
+"""
+import json
+import subprocess
+
+
+def stale_entries(repo, dvc="dvc"):
+    """Lines like 'evaluate@standard: params.yaml evaluate modified'; empty when the lock is current."""
+    tracked = set(subprocess.run(["git", "ls-files"], cwd=repo, capture_output=True, text=True,
+                                 check=True).stdout.splitlines())
+    r = subprocess.run([dvc, "status", "--json"], cwd=repo, capture_output=True, text=True)
+    if r.returncode:
+        return [f"dvc status failed: {r.stderr.strip()}"]
+    stale = []
+    for stage, changes in json.loads(r.stdout or "{}").items():
+        for change in changes:
+            if isinstance(change, str):  # "changed command", "always changed", ...
+                stale.append(f"{stage}: {change}")
+                continue
+            for kind, paths in change.items():
+                for path, status in paths.items():
+                    if isinstance(status, dict):  # a params file: {key: modified | new | deleted}
+                        stale += [f"{stage}: {path} {k} {v}" for k, v in status.items()]
+                    elif path in tracked or status == "new":
+                        stale.append(f"{stage}: {kind} {path} {status}")
+    return stale

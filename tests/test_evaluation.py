@@ -1,0 +1,188 @@
+import copy
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from shapes_vae.evaluation import (
+    EVALUATION_KEYS,
+    active_units,
+    elbo_terms,
+    evaluate_model,
+    iwae_nll,
+    mean_decode_bce,
+    paper_test_bce,
+    per_image_eps,
+)
+from shapes_vae.model import VAE
+from shapes_vae.objectives import kl_to_standard_normal, reconstruction_nats
+
+N_IMAGES, SIZE, LATENT = 32, 12, 4
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A tiny VAE on 12x12 images whose decoder depends strongly on z (so the IWAE gaps between
+    K = 1, 10, 100 are large compared with their Monte-Carlo noise), and a few binary images."""
+    torch.manual_seed(0)
+    model = VAE(latent_dim=LATENT, channels=(4, 8), hidden=8, image_size=SIZE)
+    with torch.no_grad():
+        model.dec_dense.weight.mul_(30.0)
+        model.enc_mu.bias.copy_(torch.linspace(-1, 1, LATENT))
+    x = (torch.rand(N_IMAGES, 1, SIZE, SIZE, generator=torch.Generator().manual_seed(1)) < 0.3).float()
+    return model, x
+
+
+def _manual_bce(probs, x):
+    p = probs.double().clamp(1e-7, 1 - 1e-7)
+    x = x.double()
+    return float(-(x * p.log() + (1 - x) * (1 - p).log()).mean())
+
+
+def test_paper_test_bce_matches_hand_computation(tiny):
+    model, x = tiny
+    with torch.no_grad():
+        logits, _, _, _ = model(x, generator=torch.Generator().manual_seed(7))
+    expected = _manual_bce(torch.sigmoid(logits), x)
+    assert paper_test_bce(model, x, seed=7) == pytest.approx(expected, rel=1e-6)
+    # the batch weighting is right: uneven batches (5 does not divide 32) give the same mean
+    assert paper_test_bce(model, x, seed=7, batch_size=5) == pytest.approx(expected, rel=1e-6)
+
+
+def test_paper_test_bce_deterministic_and_seed_dependent(tiny):
+    model, x = tiny
+    a, b = paper_test_bce(model, x, seed=3), paper_test_bce(model, x, seed=3)
+    assert a == b
+    assert paper_test_bce(model, x, seed=4) != a
+
+
+def test_mean_decode_bce_decodes_mu(tiny):
+    model, x = tiny
+    with torch.no_grad():
+        mu, _ = model.encode(x)
+        expected = _manual_bce(torch.sigmoid(model.decode(mu)), x)
+    assert mean_decode_bce(model, x) == pytest.approx(expected, rel=1e-6)
+    assert mean_decode_bce(model, x, batch_size=7) == pytest.approx(expected, rel=1e-6)
+
+
+def test_functions_leave_training_mode_as_found(tiny):
+    model, x = tiny
+    model.train()
+    paper_test_bce(model, x, seed=0)
+    assert model.training
+    model.eval()
+    iwae_nll(model, x[:2], k=3, seed=0)
+    assert not model.training
+
+
+def test_elbo_terms_hand_computation(tiny):
+    model, x = tiny
+    with torch.no_grad():
+        logits, mu, logvar, _ = model(x, generator=torch.Generator().manual_seed(5))
+        recon = float(reconstruction_nats(logits, x).mean())
+        kl = float(kl_to_standard_normal(mu, logvar).mean())
+    t = elbo_terms(model, x, seed=5, batch_size=6)
+    assert t["recon_nats"] == pytest.approx(recon, rel=1e-5)
+    assert t["kl_nats"] == pytest.approx(kl, rel=1e-5)
+    assert t["neg_elbo_nats"] == pytest.approx(t["recon_nats"] + t["kl_nats"], rel=1e-12)
+
+
+def test_iwae_k1_is_the_sampled_negative_elbo(tiny):
+    """With the same draws, K = 1 is -mean[log p(x|z) + log p(z) - log q(z|x)] exactly."""
+    model, x = tiny
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        eps = per_image_eps(11, N_IMAGES, 1, LATENT)[:, 0, :].double()
+        z = mu.double() + torch.exp(0.5 * logvar.double()) * eps
+        log_px = -reconstruction_nats(model.decode(z.float()), x).double()
+        log_pz = -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(1)
+        log_qz = -0.5 * (eps.pow(2) + logvar.double() + math.log(2 * math.pi)).sum(1)
+    expected = float(-(log_px + log_pz - log_qz).mean())
+    assert iwae_nll(model, x, k=1, seed=11) == pytest.approx(expected, rel=1e-6)
+
+
+def test_iwae_k1_matches_neg_elbo_in_expectation(tiny):
+    """K = 1 uses the sampled log q(z|x) - log p(z), whose expectation is the closed-form KL. With a
+    decoder that ignores z (log p(x|z) constant) the two figures differ only by that KL noise."""
+    model, x = tiny
+    flat = copy.deepcopy(model)
+    with torch.no_grad():
+        flat.dec_dense.weight.zero_()
+    iw = np.mean([iwae_nll(flat, x, k=1, seed=s) for s in range(16)])
+    neg_elbo = elbo_terms(flat, x, seed=0)["neg_elbo_nats"]  # no MC noise left here
+    # ~1.2 nats of KL; the 16-seed mean has an MC standard error of about 0.06 nats here
+    assert iw == pytest.approx(neg_elbo, abs=0.25)
+
+
+def test_iwae_is_below_neg_elbo_and_non_increasing_in_k(tiny):
+    model, x = tiny
+    values = [iwae_nll(model, x, k=k, seed=0) for k in (1, 10, 100)]
+    assert values[0] > values[1] > values[2]
+    neg_elbo = elbo_terms(model, x, seed=0)["neg_elbo_nats"]
+    assert values[2] < neg_elbo
+    assert all(math.isfinite(v) for v in values)
+
+
+def test_iwae_chunking_over_k_and_images_does_not_change_the_result(tiny):
+    model, x = tiny
+    x = x[:8]
+    whole = iwae_nll(model, x, k=50, seed=2, batch_size=10_000)  # one decoder call
+    chunked = iwae_nll(model, x, k=50, seed=2, batch_size=20)  # 3 chunks per image, one partial
+    several = iwae_nll(model, x, k=50, seed=2, batch_size=120)  # 2 images per step
+    assert chunked == pytest.approx(whole, rel=1e-6)
+    assert several == pytest.approx(whole, rel=1e-6)
+
+
+def test_iwae_rejects_bad_k(tiny):
+    model, x = tiny
+    with pytest.raises(ValueError):
+        iwae_nll(model, x, k=0, seed=0)
+
+
+def test_active_units_on_constructed_mu():
+    rng = np.random.default_rng(0)
+    n = 1000
+    mu = np.stack(
+        [
+            np.full(n, 3.0),  # constant: inactive
+            rng.normal(0, math.sqrt(0.001), n),  # var 0.001: inactive
+            rng.normal(0, math.sqrt(0.05), n),  # var 0.05: active
+            rng.normal(0, 1.0, n),  # var 1: active
+        ],
+        axis=1,
+    )
+    assert active_units(mu) == 2
+    assert active_units(torch.from_numpy(mu).float()) == 2
+    assert active_units(mu, threshold=0.1) == 1
+    # population variance: [0, 0.2] has variance 0.01 exactly -> not strictly above the threshold
+    assert active_units(np.array([[0.0], [0.2]]), threshold=0.011) == 0
+
+
+def test_evaluate_model_keys_and_types(tiny):
+    model, x = tiny
+    out = evaluate_model(model, x, seed=0, iwae_k=5, batch_size=16)
+    assert tuple(out) == EVALUATION_KEYS
+    assert set(out) == {
+        "test_bce",
+        "test_bce_mean_decode",
+        "recon_nats",
+        "kl_nats",
+        "neg_elbo_nats",
+        "iwae_nll_nats",
+        "iwae_k",
+        "active_units",
+    }
+    for key, value in out.items():
+        assert type(value) in (float, int), key
+        assert math.isfinite(value), key
+    assert out["iwae_k"] == 5 and isinstance(out["iwae_k"], int)
+    assert isinstance(out["active_units"], int)
+    assert out["test_bce"] == pytest.approx(paper_test_bce(model, x, seed=0, batch_size=16), rel=1e-12)
+    assert out["test_bce_mean_decode"] == pytest.approx(mean_decode_bce(model, x, batch_size=16), rel=1e-12)
+    terms = elbo_terms(model, x, seed=0, batch_size=16)
+    for key in ("recon_nats", "kl_nats", "neg_elbo_nats"):
+        assert out[key] == pytest.approx(terms[key], rel=1e-12)
+    assert out["iwae_nll_nats"] == pytest.approx(iwae_nll(model, x, k=5, seed=0, batch_size=16), rel=1e-12)
+    json.dumps(out)

@@ -1,0 +1,145 @@
+"""Interruptions, damaged inputs, bad params through real `dvc repro`, and repeatability."""
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import ROOT, make_tiny_project, tiny_params
+from test_params import BAD_EDITS, DELETE, set_key
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+ENV = os.environ | {"PATH": f"{BIN}:{os.environ['PATH']}"}
+
+
+def run(project, *cmd, **kw):
+    return subprocess.run(cmd, cwd=project, capture_output=True, text=True, env=ENV, **kw)
+
+
+def digests(project, paths):
+    return {p: hashlib.md5((project / p).read_bytes()).hexdigest() for p in paths}
+
+
+OUTPUTS = ["data/shapes.npz", "data/split.npz", "models/standard.pt", "models/modified.pt",
+           "metrics/standard.json", "metrics/modified.json", "metrics/information.json",
+           "logs/standard.csv", "logs/modified.csv"]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    params = tiny_params(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    project = make_tiny_project(tmp_path_factory.mktemp("rel") / "project", params)
+    r = run(project, "dvc", "repro")
+    assert r.returncode == 0, r.stdout + r.stderr
+    return project
+
+
+def test_two_fresh_clones_give_identical_results(built, tmp_path):
+    """The tiny pipeline run again from a fresh clone gives the same bytes: data, checkpoints,
+    logs and metrics."""
+    run(built, "git", "add", "-A")
+    run(built, "git", "commit", "-qm", "built")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(built), str(clone)], check=True)
+    r = run(clone, "dvc", "repro", "--force")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert digests(clone, OUTPUTS) == digests(built, OUTPUTS)
+    assert (clone / "dvc.lock").read_text() == (built / "dvc.lock").read_text()
+
+
+# Bad edits checked through dvc: each edit's key must be a dependency of some stage (settings
+# that do not change results, runtime.progress and runtime.resume_every, rerun nothing).
+DVC_EDITS = [e for e in BAD_EDITS if not e[0].startswith(("runtime.progress", "models.extra"))]
+
+
+@pytest.mark.parametrize("path, value, message", DVC_EDITS + [("(syntax)", None, "params.yaml")],
+                         ids=[e[0] + "=" + repr(e[1]) for e in DVC_EDITS] + ["yaml-syntax-error"])
+def test_bad_param_through_dvc_repro(built, path, value, message):
+    good_params = (built / "params.yaml").read_text()
+    lock = (built / "dvc.lock").read_bytes()
+    before = digests(built, OUTPUTS)
+    try:
+        if path == "(syntax)":
+            (built / "params.yaml").write_text(good_params + "split: [unclosed\n")
+        else:
+            params = yaml.safe_load(good_params)
+            set_key(params, path, value)
+            (built / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        r = run(built, "dvc", "repro")
+        assert r.returncode != 0
+        assert message in r.stderr and "Traceback" not in r.stderr + r.stdout
+        errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+        assert path == "(syntax)" or len(errors) == 1  # our one line (DVC adds its own summary)
+        assert (built / "dvc.lock").read_bytes() == lock
+    finally:
+        (built / "params.yaml").write_text(good_params)
+    assert run(built, "dvc", "checkout", "--force").returncode == 0
+    assert digests(built, OUTPUTS) == before
+
+
+def test_damaged_inputs_give_one_line_errors(built, tmp_path):
+    clone = tmp_path / "c"
+    subprocess.run(["cp", "-a", str(built), str(clone)], check=True)
+
+    def fails(stage_args, *words):
+        r = run(clone, sys.executable, *stage_args)
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in r.stderr
+        assert all(w in lines[0] for w in words), lines[0]
+
+    shapes = clone / "data/shapes.npz"
+    good = shapes.read_bytes()
+    shapes.write_bytes(good[: len(good) // 2])  # truncated
+    fails(["stages/split.py"], "data/shapes.npz", "not a readable .npz")
+    from shapes_vae.io import save_npz
+
+    save_npz(shapes, {"images": np.zeros((240, 28, 27), np.uint8), "labels": np.zeros(240, np.uint8)})
+    fails(["stages/train.py", "standard"], "data/shapes.npz", "28x27")
+    save_npz(shapes, {"images": np.zeros((240, 28, 28), np.uint8), "labels": np.zeros(240, np.uint8)})
+    (clone / "data/split.npz").unlink()
+    fails(["stages/train.py", "standard"], "data/split.npz", "file not found")
+    shapes.write_bytes(good)
+    run(clone, "dvc", "checkout", "data/split.npz")
+    text = (clone / "params.yaml").read_text().replace("latent_dim: 8", "latent_dim: 4")
+    (clone / "params.yaml").write_text(text)
+    fails(["stages/evaluate.py", "standard"], "models/standard.pt", "architecture.latent_dim = 8, params ask for 4")
+    r = run(clone, sys.executable, "stages/evaluate.py", "standard", "--debug")
+    assert r.returncode != 0 and "Traceback" in r.stderr  # --debug shows where
+
+
+def test_killed_training_resumes_to_the_same_result(tmp_path, paper_params):
+    """SIGKILL a real `dvc repro` in the middle of training; the next `dvc repro` resumes from the
+    last complete epoch and ends with the checkpoint an uninterrupted run writes."""
+    params = tiny_params(paper_params)
+    params["generate"]["n_images"] = 1200
+    params["models"]["standard"]["epochs"] = 12
+    projects = {k: make_tiny_project(tmp_path / k, params) for k in ("whole", "killed")}
+    assert run(projects["whole"], "dvc", "repro", "train_standard").returncode == 0
+
+    killed = projects["killed"]
+    assert run(killed, "dvc", "repro", "split").returncode == 0
+    proc = subprocess.Popen(["dvc", "repro", "train_standard"], cwd=killed, env=ENV, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = killed / ".resume/standard.pt"
+    deadline = time.time() + 300
+    while not state.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "training ended before it could be interrupted"
+    time.sleep(0.3)  # somewhere inside a later epoch
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "models/standard.pt").exists()  # nothing that looks like a result
+    r = run(killed, "dvc", "repro", "train_standard")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "resuming after epoch" in r.stderr + r.stdout
+    assert not state.exists()
+    assert digests(killed, ["models/standard.pt", "logs/standard.csv"]) == \
+        digests(projects["whole"], ["models/standard.pt", "logs/standard.csv"])
