@@ -5,10 +5,17 @@ padding pixel last), whereas PyTorch's padding=1 pads both sides; the two give d
 aligned feature maps. We reproduce Keras exactly: pad (0, 1, 0, 1) then convolve, and for the
 transposed convolution keep output rows/columns 0 .. 2n-1 of the full (2n+1)-wide result.
 Weights use Keras' defaults too: Glorot-uniform kernels, zero biases.
+
+Memory format: on CPU the convolutions run through shapes_vae.fast_layers, which keeps
+activations channels_last (NHWC) and computes the same functions faster (see that module).
+Inputs may be in any layout; outputs of the conv layers are channels_last, which only changes
+strides, never values or shapes. Parameters and state_dict keys are those of the plain layers.
 """
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from shapes_vae import fast_layers
 
 
 class SameConv2d(nn.Conv2d):
@@ -18,7 +25,9 @@ class SameConv2d(nn.Conv2d):
         super().__init__(in_channels, out_channels, kernel_size=3, stride=2, padding=0)
 
     def forward(self, x):
-        return super().forward(F.pad(x, (0, 1, 0, 1)))
+        if x.is_cuda:  # cuDNN is fast with the plain form
+            return super().forward(F.pad(x, (0, 1, 0, 1)))
+        return fast_layers.same_conv2d(x, self.weight, self.bias)
 
 
 class SameConvTranspose2d(nn.ConvTranspose2d):
@@ -32,8 +41,10 @@ class SameConvTranspose2d(nn.ConvTranspose2d):
         super().__init__(in_channels, out_channels, kernel_size=3, stride=2, padding=0)
 
     def forward(self, x):
-        h, w = x.shape[-2:]
-        return super().forward(x)[..., : 2 * h, : 2 * w]
+        if x.is_cuda:  # cuDNN is fast with the plain form
+            h, w = x.shape[-2:]
+            return super().forward(x)[..., : 2 * h, : 2 * w]
+        return fast_layers.same_conv_transpose2d(x, self.weight, self.bias)
 
 
 class VAE(nn.Module):
@@ -56,7 +67,7 @@ class VAE(nn.Module):
         self.dec_deconv1 = SameConvTranspose2d(c2, c2)
         self.dec_deconv2 = SameConvTranspose2d(c2, c1)
         # stride 1, kernel 3, 'same' = symmetric padding 1 in both frameworks
-        self.dec_out = nn.ConvTranspose2d(c1, 1, kernel_size=3, stride=1, padding=1)
+        self.dec_out = fast_layers.ConvTranspose2d(c1, 1, kernel_size=3, stride=1, padding=1)
         for m in self.modules():
             if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
                 nn.init.xavier_uniform_(m.weight)

@@ -32,6 +32,6 @@ def test_check_catches_a_code_or_param_change_but_not_missing_data(tmp_path):
         f.write("\n# an edit\n")
     assert any("shapes_vae/split.py modified" in s for s in stale_entries(built, DVC))
     subprocess.run(["git", "checkout", "-q", "shapes_vae/split.py"], cwd=built, check=True)
-    text = (built / "params.yaml").read_text().replace("iwae_k: 100", "iwae_k: 7")
+    text = (built / "params.yaml").read_text().replace("iwae_k: 20", "iwae_k: 7")
     (built / "params.yaml").write_text(text)
     assert any("evaluate" in s and "modified" in s for s in stale_entries(built, DVC))
