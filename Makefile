@@ -21,7 +21,11 @@ test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
 
 bench: $(BIN)/.installed
-	$(BIN)/python bench/benchmark.py
+	$(BIN)/python bench/benchmark.py $(BENCH_ARGS)
+
+# rerun the full paper configuration in a temporary clone and compare with the committed results
+verify: $(BIN)/.installed
+	$(BIN)/python -m shapes_vae.verify
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,0 +1,164 @@
+"""Speed and memory of the pipeline; the last line printed is one JSON object.
+
+    python bench/benchmark.py [--rounds 3] [--steps 20] [--threads N] [--full-repro]
+
+- train_images_per_s / baseline_images_per_s: the project's train step (shapes_vae.model.VAE +
+  shapes_vae.train_step, batches sliced from a resident tensor) against the plain eager version
+  written the obvious way (bench/baseline.py: stock layers, NCHW, a DataLoader), the paper's
+  model, batch 128, Adam, from the same initial weights on 10,500 resident images, after
+  warm-up. Each runs in its own process and the two alternate, so load from other processes
+  hits both alike; the median window counts.
+- generate_s: rendering the paper's 15,000 images (median of 3 calls in one process).
+- evaluate_s: `stages/evaluate.py` for both models plus `stages/information.py` (needs trained
+  models: run `dvc repro` first), and the peak RSS of each stage process.
+- noop_repro_s: `dvc repro` when nothing changed.
+- --full-repro: the wall time of a full paper-configuration `dvc repro --force` in a temporary
+  clone (several minutes).
+No test asserts any of these numbers.
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+N_IMAGES, BATCH = 10_500, 128
+ENV = os.environ | {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def train_worker(which, steps, windows, threads):
+    """In a fresh process: one trainer, warm-up, then `windows` timed windows in img/s."""
+    import torch
+
+    from bench.baseline import BaselineVAE, baseline_loader, baseline_step
+    from shapes_vae.model import VAE
+    from shapes_vae.render import generate_dataset
+    from shapes_vae.params import load_params
+    from shapes_vae.train_step import epoch_batches, train_step
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    p = load_params(["generate"], ROOT / "params.yaml")["generate"] | {"n_images": N_IMAGES}
+    data = torch.from_numpy(generate_dataset(p)["images"]).float().unsqueeze(1)
+    torch.manual_seed(0)
+    state = VAE().state_dict()  # the same initial weights for both
+    gen = torch.Generator().manual_seed(1)
+    if which == "baseline":
+        model = BaselineVAE()
+        batches = (b[0] for _ in range(10**6) for b in baseline_loader(data, BATCH))
+        step = lambda: baseline_step(model, opt, next(batches), 1.0, 0.0, gen)
+    else:
+        model = VAE()
+        shuffle = torch.Generator().manual_seed(2)
+        batches = (data[i] for _ in range(10**6) for i in epoch_batches(len(data), BATCH, shuffle))
+        step = lambda: train_step(model, opt, next(batches), 1.0, 0.0, gen)
+    model.load_state_dict(state)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(5):  # warm-up: oneDNN primitive caches, allocator, first touch
+        step()
+    rates = []
+    for _ in range(windows):
+        t = time.perf_counter()
+        for _ in range(steps):
+            step()
+        rates.append(steps * BATCH / (time.perf_counter() - t))
+    return rates
+
+
+def run_timed(cmd, cwd=ROOT):
+    """Wall time and peak RSS (MiB) of one child process (wait4 gives that child's own usage)."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr.read().decode()}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def generate_seconds():
+    from shapes_vae.params import load_params
+    from shapes_vae.render import generate_dataset
+
+    p = load_params(["generate"], ROOT / "params.yaml")["generate"]
+    times = []
+    for _ in range(3):
+        t = time.perf_counter()
+        generate_dataset(p)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3, help="alternations of baseline and ours")
+    ap.add_argument("--windows", type=int, default=2, help="timed windows per process")
+    ap.add_argument("--steps", type=int, default=20, help="train steps per timed window")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--full-repro", action="store_true", help="also time a full dvc repro --force")
+    ap.add_argument("--worker", choices=["baseline", "ours"], help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(train_worker(args.worker, args.steps, args.windows, args.threads)))
+        return
+
+    import torch
+
+    result = {"threads": args.threads or torch.get_num_threads(), "torch_version": torch.__version__,
+              "cpu_count": os.cpu_count()}
+    rates = {"baseline": [], "ours": []}
+    for r in range(args.rounds):
+        for which in rates:
+            out = subprocess.run([sys.executable, __file__, "--worker", which, "--steps", str(args.steps),
+                                  "--windows", str(args.windows), "--threads", str(args.threads)],
+                                 check=True, capture_output=True, text=True).stdout
+            rates[which] += json.loads(out.strip().splitlines()[-1])
+            log(f"round {r + 1}/{args.rounds} {which}: " + ", ".join(f"{v:.0f}" for v in rates[which][-args.windows:]) + " img/s")
+    result["train_images_per_s"] = round(statistics.median(rates["ours"]))
+    result["baseline_images_per_s"] = round(statistics.median(rates["baseline"]))
+    result["speedup"] = round(result["train_images_per_s"] / result["baseline_images_per_s"], 3)
+    result["windows_images_per_s"] = {k: [round(x) for x in v] for k, v in rates.items()}
+    result["train_peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+
+    result["generate_s"] = round(generate_seconds(), 3)
+    log(f"generate: {result['generate_s']} s for 15,000 images")
+
+    if (ROOT / "models/standard.pt").exists() and (ROOT / "models/modified.pt").exists():
+        # stage outputs are rewritten with identical bytes (the stages are deterministic)
+        stage_times, stage_rss = {}, {}
+        for name, cmd in (("evaluate@standard", ["stages/evaluate.py", "standard"]),
+                          ("evaluate@modified", ["stages/evaluate.py", "modified"]),
+                          ("information", ["stages/information.py"])):
+            stage_times[name], stage_rss[name] = run_timed([sys.executable, *cmd])
+            log(f"{name}: {stage_times[name]:.1f} s")
+        result["evaluate_s"] = round(sum(stage_times.values()), 1)
+        result["evaluate_stage_s"] = {k: round(v, 1) for k, v in stage_times.items()}
+        result["stage_peak_rss_mib"] = round(max(stage_rss.values()), 1)
+        result["noop_repro_s"] = round(run_timed(["dvc", "repro"])[0], 2)
+        log(f"no-op dvc repro: {result['noop_repro_s']} s")
+    else:
+        log("no trained models: run `dvc repro` first to time evaluate and a no-op repro")
+
+    if args.full_repro:
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run(["git", "clone", "-q", str(ROOT), tmp], check=True)
+            wall, rss = run_timed(["dvc", "repro", "--force"], cwd=tmp)
+        result["full_repro_s"] = round(wall, 1)
+        result["full_repro_peak_rss_mib"] = round(rss, 1)
+        log(f"full dvc repro: {wall:.0f} s")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
