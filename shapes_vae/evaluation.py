@@ -36,7 +36,7 @@ EVALUATION_KEYS = (
 
 
 @contextlib.contextmanager
-def _inference(model):
+def inference(model):
     """no_grad + eval mode for the duration, restoring the model's previous training flag."""
     was_training = model.training
     model.eval()
@@ -62,7 +62,7 @@ def encode_all(model, x, batch_size=512):
     batch_size = _check_batch_size(batch_size)
     dev = _device(model)
     mus, logvars = [], []
-    with _inference(model):
+    with inference(model):
         for i in range(0, len(x), batch_size):
             mu, logvar = model.encode(x[i : i + batch_size].to(dev))
             mus.append(mu.cpu())
@@ -83,7 +83,7 @@ def _decode_pass(model, x, z, batch_size):
     pixels, mean reconstruction nats per image)."""
     dev = _device(model)
     bce_total, recon_total = 0.0, 0.0
-    with _inference(model):
+    with inference(model):
         for i in range(0, len(x), batch_size):
             xb = x[i : i + batch_size].to(dev)
             logits = model.decode(z[i : i + batch_size].to(dev))
@@ -192,7 +192,7 @@ def iwae_nll(model, x, k, seed, batch_size=512):
     seeds = per_image_seeds(seed, n)
     images_per_step = max(1, batch_size // k)
     total = 0.0
-    with _inference(model):
+    with inference(model):
         for i in range(0, n, images_per_step):
             j = min(n, i + images_per_step)
             eps = _eps_from_seeds(seeds[i:j], k, mu.shape[1])

@@ -15,7 +15,6 @@ border of `pad` as well, so a grid of nrows x ncols tiles is
 (nrows * (H + pad) + pad) x (ncols * (W + pad) + pad), and tile (r, c) starts at
 (pad + r * (H + pad), pad + c * (W + pad)).
 """
-import contextlib
 import math
 
 import matplotlib
@@ -24,6 +23,7 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from shapes_vae.evaluation import inference
 from shapes_vae.io import atomic_path
 
 DPI = 100
@@ -98,18 +98,6 @@ def _grid_figure(grid, title, tile_shape):
     return fig, ax
 
 
-@contextlib.contextmanager
-def _inference(model):
-    """no_grad and eval mode, restoring the model's training flag afterwards."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        model.train(was_training)
-
-
 def _param(model):
     return next(model.parameters())
 
@@ -160,7 +148,7 @@ def plot_reconstructions(model, x, path, title, n=16, seed=0):
     n = x.shape[0]
     h, w = x.shape[-2:]
     g = torch.Generator().manual_seed(seed)
-    with _inference(model):
+    with inference(model):
         mu, logvar = model.encode(x)
         eps = torch.randn(mu.shape, generator=g, dtype=mu.dtype).to(mu.device)
         z = mu + torch.exp(0.5 * logvar) * eps
@@ -189,7 +177,7 @@ def plot_prior_samples(model, path, title, seed, n=64):
     p = _param(model)
     g = torch.Generator().manual_seed(seed)
     z = torch.randn((n, model.latent_dim), generator=g, dtype=p.dtype).to(p.device)
-    with _inference(model):
+    with inference(model):
         probs = _decode_probs(model, z)
     ncols = math.ceil(math.sqrt(n))
     grid = _tile(probs, math.ceil(n / ncols), ncols)
@@ -217,7 +205,7 @@ def plot_latent_grid(model, path, title, n=15, span=1.5, dims=(0, 1)):
     """The paper's 2-D latent grid: z[dims[0]] across, z[dims[1]] up, the rest 0 (latent_grid_z)."""
     p = _param(model)
     z = latent_grid_z(model.latent_dim, n, span, dims).to(device=p.device, dtype=p.dtype)
-    with _inference(model):
+    with inference(model):
         probs = _decode_probs(model, z)
     h, w = probs.shape[1:]
     grid = _tile(probs, n, n)
@@ -239,7 +227,7 @@ def plot_latent_traversal(model, path, title, n=9, span=3.0):
     z = torch.zeros((d, n, d), dtype=torch.float64)
     for i in range(d):
         z[i, :, i] = v
-    with _inference(model):
+    with inference(model):
         probs = _decode_probs(model, z.reshape(d * n, d).to(device=p.device, dtype=p.dtype))
     h, w = probs.shape[1:]
     grid = _tile(probs, d, n)
