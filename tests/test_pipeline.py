@@ -79,7 +79,7 @@ def test_param_change_reruns_exactly_what_depends_on_it(built):
     try:
         params["evaluate"]["iwae_k"] = 3
         (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        assert ran(dvc(project, "repro").stdout) == {"evaluate@standard", "evaluate@modified"}
+        assert ran(dvc(project, "repro").stdout) == {"evaluate@standard", "evaluate@modified", "report"}
         params["split"]["seed"] += 1
         (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         reran = ran(dvc(project, "repro").stdout)
