@@ -1,6 +1,5 @@
 """CI's pipeline check: the committed dvc.lock matches the committed code and params, so the
 committed metrics describe them. Data outputs a fresh clone cannot have are ignored."""
-import shutil
 import subprocess
 import sys
 from pathlib import Path

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, make_tiny_project, tiny_params
-from test_params import BAD_EDITS, DELETE, set_key
+from test_params import BAD_EDITS, set_key
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent

@@ -5,7 +5,7 @@ from shapes_vae.checkpoint import load_checkpoint, save_checkpoint
 from shapes_vae.errors import PipelineError
 from shapes_vae.model import VAE
 from shapes_vae.render import generate_dataset
-from shapes_vae.train import fit, validation_terms
+from shapes_vae.train import fit
 
 RUNTIME = {"device": "cpu", "threads": 0, "progress": "never", "resume_every": 1}
 ARCH = {"latent_dim": 8, "channels": [32, 64], "hidden": 16}
