@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from shapes_vae.errors import PipelineError
 from shapes_vae.checkpoint import torch_bytes
+from shapes_vae.errors import PipelineError
 from shapes_vae.io import write_bytes
 from shapes_vae.objectives import vae_loss
 from shapes_vae.train_step import epoch_batches, train_step
@@ -29,22 +29,6 @@ LOG_COLUMNS = [
     "train_loss", "train_recon", "train_kl", "train_neg_elbo",
     "val_loss", "val_recon", "val_kl", "val_neg_elbo",
 ]
-
-
-def select_device(name):
-    if name == "cuda" and not torch.cuda.is_available():
-        raise PipelineError("params.yaml: runtime.device is cuda, but no CUDA device is available")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def configure_torch(runtime):
-    """Thread count and deterministic kernels; returns the device to use."""
-    if runtime["threads"] > 0:
-        torch.set_num_threads(runtime["threads"])
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    return select_device(runtime["device"])
 
 
 def show_progress(setting):

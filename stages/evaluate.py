@@ -14,7 +14,7 @@ from shapes_vae.errors import PipelineError, run_stage
 from shapes_vae.evaluation import evaluate_model
 from shapes_vae.io import write_json
 from shapes_vae.params import load_params
-from shapes_vae.train import configure_torch
+from shapes_vae.runtime import configure_torch
 
 
 def main(argv):

@@ -2,6 +2,8 @@
 import sys
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the package, without installing
 from shapes_vae.errors import run_stage
 from shapes_vae.io import save_npz
@@ -16,7 +18,8 @@ def main(argv):
     from shapes_vae.figures import plot_examples_per_class  # matplotlib only once data is written
 
     plot_examples_per_class(data["images"], data["labels"], list(data["class_names"]), "figures/examples.png")
-    counts = ", ".join(f"{n} {c}" for c, n in zip(p["classes"], (data["labels"][:, None] == range(len(p["classes"]))).sum(0)))
+    per_class = np.bincount(data["labels"], minlength=len(p["classes"]))
+    counts = ", ".join(f"{n} {c}" for c, n in zip(p["classes"], per_class))
     print(f"generate: {len(data['labels'])} images of {p['image_size']}x{p['image_size']} ({counts}) -> data/shapes.npz")
 
 

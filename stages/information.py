@@ -24,7 +24,7 @@ from shapes_vae.information import (
 )
 from shapes_vae.io import write_json
 from shapes_vae.params import load_params
-from shapes_vae.train import configure_torch
+from shapes_vae.runtime import configure_torch
 
 
 def rounded(values):

@@ -14,7 +14,8 @@ from shapes_vae.checkpoint import build_model, load_checkpoint, save_checkpoint
 from shapes_vae.data import SHAPES_PATH, SPLIT_PATH, load_subsets
 from shapes_vae.errors import PipelineError, run_stage
 from shapes_vae.params import load_params
-from shapes_vae.train import configure_torch, fingerprint, fit
+from shapes_vae.runtime import configure_torch
+from shapes_vae.train import fingerprint, fit
 
 
 def main(argv):
