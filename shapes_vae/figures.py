@@ -268,3 +268,53 @@ def plot_bits_per_dim(bits_by_model, path, title):
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     _save(fig, path)
     return values
+
+
+def plot_classified_samples(images, probs, class_names, confidence, path, title, n=32, ncols=8):
+    """The first n images (N, 1, H, W) or (N, H, W), one small panel each, captioned with the
+    classifier's most probable class and its probability; captions below `confidence` are red.
+    Returns the predicted class index of each image shown."""
+    images = np.asarray(images, dtype=np.float64)
+    if images.ndim == 4:
+        images = images[:, 0]
+    probs = np.asarray(probs, dtype=np.float64)
+    n = min(n, len(images))
+    nrows = math.ceil(n / ncols)
+    fig = _new_figure(1.0 * ncols, 1.12 * nrows + 0.4)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    predicted = probs[:n].argmax(1)
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i >= n:
+            continue
+        k = int(predicted[i])
+        ax.imshow(images[i], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+        ax.set_title(f"{class_names[k]} {probs[i, k]:.2f}", fontsize=7,
+                     color="black" if probs[i, k] >= confidence else "red")
+    fig.suptitle(title)
+    _save(fig, path)
+    return predicted
+
+
+def plot_rate_distortion(rows, path, title, label_key):
+    """Rate (bits) against distortion (nats per image), one point per row, labelled.
+
+    rows: dicts with keys "distortion_nats", "rate_bits" and label_key. Returns the (distortion,
+    rate) pairs drawn, in the order of rate."""
+    pts = sorted(((float(r["distortion_nats"]), float(r["rate_bits"]), r[label_key]) for r in rows),
+                 key=lambda t: t[1])
+    if not pts:
+        raise ValueError("no rows to plot")
+    fig = _new_figure(5.5, 4.0)
+    ax = fig.add_subplot()
+    d, rate = [p[0] for p in pts], [p[1] for p in pts]
+    ax.plot(d, rate, "o-", color="#1f77b4")
+    for x, y, label in pts:
+        ax.annotate(f"{label_key} {_fmt(label) if isinstance(label, (int, float)) else label}", (x, y),
+                    textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax.set_xlabel("distortion: test reconstruction, nats per image")
+    ax.set_ylabel("rate: mean KL to the prior, bits")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+    return np.array([[x, y] for x, y, _ in pts])

@@ -138,7 +138,21 @@ SCHEMA = {
         "resume_every": Int(0),
     },
     "models": {"standard": _model_schema(), "modified": _model_schema()},
-    "evaluate": {"seed": Int(0), "iwae_k": Int(1), "batch_size": Int(1)},
+    "classifier": {
+        "seed": Int(0),
+        "epochs": Int(1),
+        "learning_rate": Float(0, 1, open=True),
+        "batch_size": Int(1),
+        "channels": ListOf(Int(1, 4096), min_len=2, max_len=2),
+        "hidden": Int(1, 1_000_000),
+    },
+    "evaluate": {
+        "seed": Int(0),
+        "iwae_k": Int(1),
+        "batch_size": Int(1),
+        "prior_samples": Int(1),
+        "confidence": Float(0, 1),
+    },
     "information": {"seed": Int(0), "mi_samples_per_image": Int(1)},
 }
 

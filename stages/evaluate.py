@@ -1,7 +1,8 @@
 """DVC stage `evaluate@<model>`: test-set metrics and figures of one trained model.
 
-Writes metrics/<model>.json (the paper's test BCE beside sounder measures) and the model's own
-figures in figures/<model>/ -- each drawn from this model's decoder, never another's.
+Writes metrics/<model>.json (the paper's test BCE beside sounder measures, and the generation
+quality scored by the shape classifier) and the model's own figures in figures/<model>/ -- each
+drawn from this model's decoder, never another's.
 """
 import sys
 from pathlib import Path
@@ -9,12 +10,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 from shapes_vae import figures
 from shapes_vae.checkpoint import load_checkpoint
-from shapes_vae.data import load_subsets
+from shapes_vae.classifier import load_classifier
+from shapes_vae.data import as_tensor, load_shapes, load_split
 from shapes_vae.errors import PipelineError, run_stage
 from shapes_vae.evaluation import evaluate_model
 from shapes_vae.io import write_json
 from shapes_vae.params import load_params
 from shapes_vae.runtime import configure_torch
+from shapes_vae.sample_quality import sample_quality
 
 
 def main(argv):
@@ -24,9 +27,15 @@ def main(argv):
     p = load_params(["architecture", "runtime", "evaluate"])
     cfg = p["evaluate"]
     device = configure_torch(p["runtime"])
-    test = load_subsets(["test"], device)["test"]
+    shapes = load_shapes()
+    test_idx = load_split(len(shapes["labels"]))["test"]
+    test, test_labels = as_tensor(shapes["images"][test_idx], device), shapes["labels"][test_idx].astype("int64")
     model, _ = load_checkpoint(f"models/{name}.pt", p["architecture"], test.shape[-1], device)
+    classifier, classes = load_classifier("models/classifier.pt", device)
     metrics = evaluate_model(model, test, cfg["seed"], cfg["iwae_k"], cfg["batch_size"])
+    quality, samples, probs = sample_quality(model, classifier, classes, test, test_labels, cfg["prior_samples"],
+                                             cfg["seed"], cfg["confidence"], cfg["batch_size"])
+    metrics.update(quality)
     out = Path("figures") / name
     title = f"{name} VAE"
     model = model.cpu()
@@ -34,9 +43,12 @@ def main(argv):
     figures.plot_prior_samples(model, out / "prior_samples.png", title, seed=cfg["seed"])
     figures.plot_latent_grid(model, out / "latent_grid.png", title)
     figures.plot_latent_traversal(model, out / "latent_traversal.png", title)
+    figures.plot_classified_samples(samples, probs, classes, cfg["confidence"], out / "prior_samples_classified.png",
+                                    f"{title}: prior samples as the classifier sees them (red: top probability < {cfg['confidence']:g})")
     write_json(f"metrics/{name}.json", metrics)  # last: a metrics file means the stage completed
     print(f"evaluate {name}: test BCE (paper protocol) {metrics['test_bce']:.4f}, "
-          f"-ELBO {metrics['neg_elbo_nats']:.2f} nats, IWAE(K={cfg['iwae_k']}) {metrics['iwae_nll_nats']:.2f} nats")
+          f"-ELBO {metrics['neg_elbo_nats']:.2f} nats, IWAE(K={cfg['iwae_k']}) {metrics['iwae_nll_nats']:.2f} nats, "
+          f"prior samples recognised {metrics['prior_confident_share']:.1%}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""DVC stage `report`: RESULTS.md, the results table, from the metrics files and training logs."""
+"""DVC stage `report`: RESULTS.md, the results page, from the metrics files, the training logs
+and the gathered experiment tables sweeps/seeds.csv and sweeps/beta.csv."""
 import csv
 import sys
 from pathlib import Path
@@ -20,11 +21,26 @@ def last_epoch(path):
     return {k: float(v) for k, v in rows[-1].items()}
 
 
+def gathered(path):
+    """Rows of an experiment table written by shapes_vae.gather, as dicts of strings."""
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: file not found (gather the experiments: python -m shapes_vae.gather)") from None
+    for k in ("experiment", "standard_test_bce", "modified_test_bce", "bits_total"):
+        if rows and k not in rows[0]:
+            raise PipelineError(f"{path}: no '{k}' column (write it with python -m shapes_vae.gather)")
+    return rows
+
+
 def main(argv):
     metrics = {name: read_json(f"metrics/{name}.json") for name in ("standard", "modified")}
     info = read_json("metrics/information.json")
+    classifier = read_json("metrics/classifier.json")
     last = {name: last_epoch(f"logs/{name}.csv") for name in ("standard", "modified")}
-    write_bytes("RESULTS.md", results_markdown(metrics, info, last).encode())
+    seeds, sweep = gathered("sweeps/seeds.csv"), gathered("sweeps/beta.csv")
+    write_bytes("RESULTS.md", results_markdown(metrics, info, last, classifier, seeds, sweep).encode())
     print("report: RESULTS.md")
 
 

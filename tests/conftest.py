@@ -23,6 +23,9 @@ def tiny_params(params):
     params["evaluate"]["iwae_k"] = 4
     params["evaluate"]["batch_size"] = 50
     params["information"]["mi_samples_per_image"] = 2
+    params["classifier"]["epochs"] = 2
+    params["classifier"]["batch_size"] = 32
+    params["evaluate"]["prior_samples"] = 100
     return params
 
 
@@ -42,7 +45,7 @@ def make_tiny_project(dest, params):
         else:
             (dest / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(src, dest / f)
-    for sub in ("metrics", "logs", "figures"):
+    for sub in ("metrics", "logs", "figures", "sweeps"):
         if (ROOT / sub).is_dir():  # git-tracked outputs of the committed run, as a clone has them
             shutil.copytree(ROOT / sub, dest / sub)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -57,6 +57,10 @@ BAD_EDITS = [
     ("models.extra", {}, "models.extra is not a known setting"),
     ("evaluate.iwae_k", 0, "evaluate.iwae_k must be >= 1"),
     ("information.seed", None, "information.seed must be an integer"),
+    ("evaluate.confidence", 1.5, "evaluate.confidence must be in [0, 1], got 1.5"),
+    ("evaluate.prior_samples", 0, "evaluate.prior_samples must be >= 1"),
+    ("classifier.epochs", 0, "classifier.epochs must be >= 1"),
+    ("classifier.channels", [16, 32, 64], "classifier.channels must list 2"),
 ]
 
 

@@ -39,7 +39,7 @@ def built(tmp_path_factory):
 
 def test_repro_builds_every_output(built):
     project, out = built
-    assert ran(out) == {"generate", "split", "train_standard", "train_modified", "evaluate@standard",
+    assert ran(out) == {"generate", "split", "train_standard", "train_modified", "train_classifier", "evaluate@standard",
                         "evaluate@modified", "information", "report"}
     with np.load(project / "data/shapes.npz") as d:
         assert d["images"].shape == (240, 28, 28) and d["images"].dtype == np.uint8

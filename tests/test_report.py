@@ -1,18 +1,54 @@
-from shapes_vae.report import PAPER, results_markdown
+from shapes_vae.report import PAPER, mean_sd, results_markdown
 
 
-def test_results_table_is_written_from_the_metrics():
-    def model_metrics(bce):
-        return {"test_bce": bce, "test_bce_mean_decode": bce / 2, "recon_nats": 30.0, "kl_nats": 12.0,
-                "neg_elbo_nats": 42.0, "iwae_nll_nats": 40.5, "iwae_k": 20, "active_units": 7}
+def model_metrics(bce):
+    return {"test_bce": bce, "test_bce_mean_decode": bce / 2, "recon_nats": 30.0, "kl_nats": 12.0,
+            "neg_elbo_nats": 42.0, "iwae_nll_nats": 40.5, "iwae_k": 20, "active_units": 7,
+            "prior_samples": 2000, "prior_confidence": 0.9, "prior_confident_share": 0.5,
+            "prior_class_share": {"circle": 0.25, "triangle": 0.25, "rectangle": 0.5},
+            "prior_class_kl_from_uniform_bits": 0.085, "recon_class_preserved": 0.875}
 
+
+def page(seeds=(), sweep=()):
     channel = {"rate_bits_upper_bound": 17.3, "mi_bits_estimate": 10.1}
     info = {"bits_total": 12.0, "mi_ceiling_bits": 11.14, "standard": channel,
             "modified": channel | {"mi_noisy_channel_bits_estimate": 5.5, "encoder_noise_channel_bits_estimate": 6.5}}
     last = {m: {"train_recon": 1.0, "train_kl": 2.0, "val_recon": 3.0, "val_kl": 4.0} for m in ("standard", "modified")}
-    md = results_markdown({"standard": model_metrics(0.0346 * 2), "modified": model_metrics(0.0968)}, info, last)
-    assert f"| Standard VAE, test BCE (paper protocol) | {PAPER['standard_test_bce']} | 0.0692 | 2.00 |" in md
-    assert "| Modified VAE, test BCE (paper protocol) | 0.0968 | 0.0968 | 1.00 |" in md
+    classifier = {"test_accuracy": 0.9982, "test_accuracy_per_class": {"circle": 1.0, "triangle": 0.9946, "rectangle": 1.0}}
+    return results_markdown({"standard": model_metrics(0.0346 * 2), "modified": model_metrics(0.0968)}, info, last,
+                            classifier, list(seeds), list(sweep))
+
+
+def test_results_table_is_written_from_the_metrics():
+    md = page()
+    assert f"| Standard VAE, test BCE (paper protocol) | {PAPER['standard_test_bce']} | 0.0692 | 2.00 | – |" in md
+    assert "| Modified VAE, test BCE (paper protocol) | 0.0968 | 0.0968 | 1.00 | – |" in md
     assert "| 10.93 | 12.0000 | 1.10 |" in md
     assert "K = 20" in md and "at most 11.14" in md and "| 5.50 |" in md
     assert "| standard | 1.0 (ref. 25.0) | 2.0 (ref. 12.3) | 3.0 (ref. 27.3) | 4.0 (ref. 12.2) |" in md
+    assert "recognises 99.82% of the test images" in md
+    assert "(top probability >= 0.9), of 2000 | 50.0% | 50.0% |" in md
+    assert "| Predicted class of the prior samples, circle / triangle / rectangle | 25.0% / 25.0% / 50.0% |" in md
+    assert "| Test reconstructions (decoded from mu) whose class is preserved | 87.5% | 87.5% |" in md
+
+
+def test_seed_error_bars_and_sweep_come_from_the_gathered_tables():
+    seeds = [{"experiment": f"seed-{s}", "models.standard.seed": str(s), "standard_test_bce": str(b),
+              "modified_test_bce": "0.1", "bits_total": str(t)}
+             for s, b, t in ((1, 0.04, 10.0), (11, 0.05, 11.0), (21, 0.06, 12.0))]
+    sweep = [{"experiment": "beta-2", "models.modified.beta": "2", "modified_rate_bits": "17.5", "modified_mi_bits": "8.5",
+              "modified_recon_nats": "49.65", "modified_kl_nats": "12.1", "modified_test_bce": "0.0633",
+              "bits_total": "12.6", "modified_active_units": "4", "modified_prior_confident_share": ""}]
+    md = page(seeds, sweep)
+    # mean and sample sd (ddof = 1) of 0.04, 0.05, 0.06 and of 10, 11, 12
+    assert "| 0.0692 | 2.00 | 0.0500 ± 0.0100 |" in md and "| 12.0000 | 1.10 | 11.0000 ± 1.0000 |" in md
+    assert "over the 3 training seeds" in md
+    assert "| seed-11 | 11 | 0.0500 | 0.1000 | 11.0000 |" in md
+    assert "| **mean ± sd** |  | 0.0500 ± 0.0100 | 0.1000 ± 0.0000 | 11.0000 ± 1.0000 |" in md
+    assert "| 2 | 17.50 | 8.50 | 49.65 | 12.10 | 0.0633 | 12.60 | 4 | – |" in md
+
+
+def test_mean_sd():
+    assert mean_sd([]) == (None, None) and mean_sd([2.0]) == (2.0, None)
+    m, sd = mean_sd([1.0, 2.0, 3.0, 4.0])
+    assert m == 2.5 and abs(sd - 1.2909944487358056) < 1e-12

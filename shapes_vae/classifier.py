@@ -1,0 +1,114 @@
+"""A small CNN shape classifier: the yardstick for what the VAEs generate.
+
+Trained on the training split's clean binary images, it reads a decoded image (the Bernoulli
+mean, sigmoid(logits), in [0, 1]) and says which shape it sees. sample_quality.py uses it to turn
+"the prior samples show no triangles" into a number. It is deliberately separate from the VAE
+code: its own params group (`classifier`), stage and checkpoint.
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from shapes_vae.checkpoint import torch_bytes
+from shapes_vae.errors import PipelineError
+from shapes_vae.io import write_bytes
+from shapes_vae.train import seeded_generator
+
+FORMAT = "shapes-vae-classifier-1"
+
+
+class ShapeClassifier(nn.Module):
+    """conv 3x3 -> ReLU -> max-pool 2, twice, then a hidden dense layer and one logit per class."""
+
+    def __init__(self, n_classes, channels=(16, 32), hidden=64, image_size=28):
+        super().__init__()
+        if image_size % 4:
+            raise ValueError(f"image_size must be a multiple of 4, got {image_size}")
+        c1, c2 = channels
+        self.conv1 = nn.Conv2d(1, c1, 3, padding=1)
+        self.conv2 = nn.Conv2d(c1, c2, 3, padding=1)
+        self.dense = nn.Linear(c2 * (image_size // 4) ** 2, hidden)
+        self.out = nn.Linear(hidden, n_classes)
+
+    def forward(self, x):
+        """x: (N, 1, H, W) in [0, 1] -> class logits (N, n_classes)."""
+        h = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        h = F.max_pool2d(F.relu(self.conv2(h)), 2)
+        return self.out(F.relu(self.dense(h.flatten(1))))
+
+
+def build_classifier(cfg, n_classes, image_size):
+    return ShapeClassifier(n_classes, tuple(cfg["channels"]), cfg["hidden"], image_size)
+
+
+@torch.no_grad()
+def predict_proba(model, x, batch_size=1000):
+    """Softmax class probabilities (N, n_classes), float32 on the CPU, in eval mode."""
+    was_training = model.training
+    model.eval()
+    dev = next(model.parameters()).device
+    out = [F.softmax(model(x[i : i + batch_size].to(dev)), dim=1).cpu() for i in range(0, len(x), batch_size)]
+    model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0, model.out.out_features)
+
+
+def accuracy(model, x, y, batch_size=1000):
+    """Share of images whose most probable class is the label y (N,)."""
+    return float((predict_proba(model, x, batch_size).argmax(1) == y.cpu()).double().mean())
+
+
+def fit_classifier(model, train_x, train_y, val_x, val_y, cfg, progress=False):
+    """Adam on the mean cross-entropy, seeded shuffles (one stream per epoch, as the VAE trainer).
+    Returns one row per epoch: [epoch, train_loss, train_accuracy, val_accuracy]."""
+    device = next(model.parameters()).device
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg["learning_rate"])
+    n, rows = len(train_x), []
+    for epoch in tqdm(range(cfg["epochs"]), desc="classifier", disable=not progress, unit="epoch"):
+        model.train()
+        order = torch.randperm(n, generator=seeded_generator("cpu", cfg["seed"], epoch, "classifier"))
+        loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device)
+        for idx in order.split(cfg["batch_size"]):
+            idx = idx.to(device)
+            logits = model(train_x[idx])
+            loss = F.cross_entropy(logits, train_y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach() * len(idx)
+            correct += (logits.detach().argmax(1) == train_y[idx]).sum()
+        train_loss = float(loss_sum) / n
+        if not math.isfinite(train_loss):
+            raise PipelineError(f"classifier: loss became {train_loss} at epoch {epoch + 1} "
+                                f"(classifier.learning_rate {cfg['learning_rate']:g})")
+        rows.append([epoch + 1, train_loss, float(correct) / n, accuracy(model, val_x, val_y)])
+    model.eval()
+    return rows
+
+
+def save_classifier(path, model, classes, cfg, image_size):
+    state = {
+        "format": FORMAT,
+        "classes": list(classes),
+        "config": dict(cfg),
+        "image_size": image_size,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    write_bytes(path, torch_bytes(state))
+
+
+def load_classifier(path, device="cpu"):
+    """(model, class names) from a checkpoint written by save_classifier; loaded without pickle."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: classifier not found (train it first: dvc repro)") from None
+    except Exception as e:
+        raise PipelineError(f"{path}: not a readable checkpoint ({type(e).__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise PipelineError(f"{path}: not a shapes-vae classifier checkpoint (format {FORMAT} expected)")
+    model = build_classifier(state["config"], len(state["classes"]), state["image_size"])
+    model.load_state_dict(state["state_dict"])
+    return model.to(device).eval(), state["classes"]

@@ -1,0 +1,167 @@
+"""Gather DVC experiments into one table (CSV) and, for a beta sweep, a rate-distortion plot.
+
+    python -m shapes_vae.gather 'beta-*' --out sweeps/beta.csv --plot sweeps/beta.png
+    python -m shapes_vae.gather 'seed-*' --out sweeps/seeds.csv
+
+It reads `dvc exp show --json` (the experiments of HEAD, or of every commit with --all-commits)
+and keeps the finished experiments whose name matches the pattern: run here, by the queue, or
+pulled from another machine with `dvc exp pull`. Queued, running and failed ones are listed on
+stderr and left out. Each row holds the experiment's name, its baseline commit, the params that
+differ between the rows, and the columns of COLUMNS. Nothing is typed by hand: the `report` stage
+reads the CSV files this writes.
+"""
+import argparse
+import csv
+import fnmatch
+import io
+import json
+import subprocess
+import sys
+
+from shapes_vae.errors import PipelineError, run_stage
+from shapes_vae.io import write_bytes
+
+# column: (metrics file, key path inside it)
+COLUMNS = {
+    "standard_test_bce": ("metrics/standard.json", "test_bce"),
+    "modified_test_bce": ("metrics/modified.json", "test_bce"),
+    "bits_total": ("metrics/information.json", "bits_total"),
+    "modified_rate_bits": ("metrics/information.json", "modified.rate_bits_upper_bound"),
+    "modified_mi_bits": ("metrics/information.json", "modified.mi_bits_estimate"),
+    "modified_recon_nats": ("metrics/modified.json", "recon_nats"),
+    "modified_kl_nats": ("metrics/modified.json", "kl_nats"),
+    "modified_active_units": ("metrics/modified.json", "active_units"),
+    "modified_prior_confident_share": ("metrics/modified.json", "prior_confident_share"),
+    "modified_prior_class_kl_from_uniform_bits": ("metrics/modified.json", "prior_class_kl_from_uniform_bits"),
+    "standard_prior_confident_share": ("metrics/standard.json", "prior_confident_share"),
+}
+
+
+def _flatten(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _lookup(d, path):
+    for k in path.split("."):
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
+def finished_experiments(exp_show, pattern):
+    """(rows, skipped) from parsed `dvc exp show --json` output.
+
+    rows: one dict per finished experiment whose name matches the glob `pattern`:
+    {"name", "rev", "baseline", "params": flat {key path: value} of params.yaml, "metrics":
+    {metrics file: dict}}. skipped: (name, state) of matching experiments not finished."""
+    rows, skipped = [], []
+    for commit in exp_show:
+        for exp in commit.get("experiments") or []:
+            rev = exp["revs"][0]
+            name = rev.get("name") or exp.get("name") or rev["rev"][:7]
+            if not fnmatch.fnmatchcase(name, pattern):
+                continue
+            state = (exp.get("executor") or {}).get("state", "success")
+            if state != "success" or rev.get("error"):
+                skipped.append((name, "failed" if rev.get("error") else state))
+                continue
+            data = rev["data"]
+            params = _flatten((data.get("params") or {}).get("params.yaml", {}).get("data", {}))
+            metrics = {f: (m or {}).get("data", {}) for f, m in (data.get("metrics") or {}).items()}
+            rows.append({"name": name, "rev": rev["rev"], "baseline": commit["rev"], "params": params, "metrics": metrics})
+    return rows, skipped
+
+
+def varying_params(rows):
+    """The param key paths whose values are not the same in every row, in params.yaml order."""
+    keys = list(dict.fromkeys(k for r in rows for k in r["params"]))
+    return [k for k in keys if len({json.dumps(r["params"].get(k)) for r in rows}) > 1]
+
+
+def _number(v):
+    """Params from `dvc exp run -S` may come back as strings ("1e-05"): numbers where they parse."""
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return v
+    return v
+
+
+def table(rows, sort_by=None):
+    """(header, body): name, baseline, the varying params, then COLUMNS; sorted by sort_by (a
+    param key path) when given, else by name."""
+    params = varying_params(rows)
+    header = ["experiment", "baseline", *params, *COLUMNS]
+    key = (lambda r: (_number(r["params"].get(sort_by)), r["name"])) if sort_by else (lambda r: r["name"])
+    body = []
+    for r in sorted(rows, key=key):
+        cells = [r["name"], r["baseline"][:7], *(_number(r["params"].get(p)) for p in params)]
+        cells += [_lookup(r["metrics"].get(f, {}), path) for f, path in COLUMNS.values()]
+        body.append(cells)
+    return header, body
+
+
+def to_csv(header, body):
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for row in body:
+        w.writerow(["" if v is None else (f"{v:.6g}" if isinstance(v, float) else v) for v in row])
+    return buf.getvalue()
+
+
+def exp_show_json(all_commits=False):
+    cmd = [sys.executable, "-m", "dvc", "exp", "show", "--json"] + (["--all-commits"] if all_commits else [])
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode:
+        raise PipelineError(f"dvc exp show failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
+    return json.loads(r.stdout)
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(prog="python -m shapes_vae.gather", description=__doc__.splitlines()[0])
+    ap.add_argument("pattern", help="experiment names to gather, a glob such as 'beta-*'")
+    ap.add_argument("--out", required=True, help="CSV file to write")
+    ap.add_argument("--plot", help="also draw rate against distortion of the modified model into this PNG")
+    ap.add_argument("--sort-by", help="param key path to sort the rows by (default: the first varying param)")
+    ap.add_argument("--all-commits", action="store_true", help="experiments of every commit, not only HEAD's")
+    ap.add_argument("--min-rows", type=int, default=1, help="fail unless at least this many experiments are found")
+    args = ap.parse_args(argv)
+    rows, skipped = finished_experiments(exp_show_json(args.all_commits), args.pattern)
+    for name, state in skipped:
+        print(f"gather: left out {name} ({state})", file=sys.stderr)
+    if len(rows) < args.min_rows:
+        raise PipelineError(f"gather: {len(rows)} finished experiment(s) match {args.pattern!r}, "
+                            f"need {args.min_rows} (see dvc exp show, dvc queue status)")
+    names = [r["name"] for r in rows]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise PipelineError(f"gather: experiment name {dupes[0]} appears under several commits; "
+                            f"drop --all-commits or remove the old one (dvc exp remove)")
+    varying = varying_params(rows)
+    sort_by = args.sort_by or (varying[0] if varying else None)
+    header, body = table(rows, sort_by)
+    if args.plot:
+        from shapes_vae.figures import plot_rate_distortion
+
+        i_rate, i_dist = header.index("modified_rate_bits"), header.index("modified_recon_nats")
+        label = sort_by or "experiment"
+        i_label = header.index(label)
+        points = [{"rate_bits": r[i_rate], "distortion_nats": r[i_dist], label.split(".")[-1]: r[i_label]}
+                  for r in body if r[i_rate] is not None and r[i_dist] is not None]
+        plot_rate_distortion(points, args.plot, f"Modified VAE, one point per experiment ({args.pattern})",
+                             label.split(".")[-1])
+    write_bytes(args.out, to_csv(header, body).encode())
+    print(f"gather: {len(body)} experiment(s) -> {args.out}" + (f", {args.plot}" if args.plot else ""))
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,134 @@
+"""Gathering DVC experiments: the table logic on a known `dvc exp show --json` document, and the
+documented multi-machine workflow for real -- a queued sweep on one clone, another experiment on a
+second clone, both pushed with `dvc exp push` through a local git remote and a local DVC remote,
+then pulled and gathered on a third."""
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, make_tiny_project, tiny_params
+from shapes_vae.gather import finished_experiments, table, to_csv, varying_params
+
+PY = sys.executable
+
+
+def exp(name, beta, state="success", error=None, bce=0.1):
+    data = {"params": {"params.yaml": {"data": {"models": {"modified": {"beta": beta, "seed": 2}}, "evaluate": {"seed": 3}}}},
+            "metrics": {"metrics/modified.json": {"data": {"test_bce": bce, "recon_nats": 80.0}},
+                        "metrics/information.json": {"data": {"bits_total": 10.5, "modified": {"rate_bits_upper_bound": 6.5}}}}}
+    return {"revs": [{"rev": f"{name:0<40}", "name": name, "data": data, "error": error, "experiments": None}],
+            "executor": {"state": state}, "name": name}
+
+
+EXP_SHOW = [
+    {"rev": "workspace", "name": None, "data": {}, "error": None, "experiments": None},
+    {"rev": "abcdef1234567890", "name": "main", "data": {}, "error": None, "experiments": [
+        exp("beta-10", 10.0, bce=0.10), exp("beta-2", 2.0, bce=0.06), exp("beta-1e-05", "1e-05", bce=0.05),
+        exp("beta-5", 5.0, state="running"), exp("beta-7", 7.0, error={"msg": "failed"}), exp("seed-1", 10.0)]},
+]
+
+
+def test_gather_keeps_finished_matching_experiments_and_sorts_by_the_varying_param():
+    rows, skipped = finished_experiments(EXP_SHOW, "beta-*")
+    assert sorted(r["name"] for r in rows) == ["beta-10", "beta-1e-05", "beta-2"]
+    assert sorted(skipped) == [("beta-5", "running"), ("beta-7", "failed")]
+    assert varying_params(rows) == ["models.modified.beta"]
+    header, body = table(rows, "models.modified.beta")
+    assert header[:3] == ["experiment", "baseline", "models.modified.beta"]
+    assert [r[0] for r in body] == ["beta-1e-05", "beta-2", "beta-10"]  # numeric order, "1e-05" read as a number
+    col = dict(zip(header, body[-1]))
+    assert col["baseline"] == "abcdef1" and col["modified_test_bce"] == 0.10 and col["bits_total"] == 10.5
+    assert col["modified_rate_bits"] == 6.5 and col["modified_recon_nats"] == 80.0
+    assert col["standard_test_bce"] is None  # absent from the metrics: an empty cell, not an error
+    lines = to_csv(header, body).splitlines()
+    assert lines[1].startswith("beta-1e-05,abcdef1,1e-05,") and ",0.05," in lines[1] and lines[1].count(",,") >= 1
+
+
+# --- the real thing, through local remotes -------------------------------------------------------
+
+def sh(cwd, *cmd, check=True, timeout=600):
+    env = os.environ | {"PATH": f"{Path(PY).parent}:{os.environ['PATH']}"}
+    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout)
+    if check and r.returncode:
+        raise AssertionError(f"{' '.join(map(str, cmd))} failed in {cwd}:\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+def dvc(cwd, *args, **kw):
+    return sh(cwd, str(Path(PY).with_name("dvc")), *args, **kw)
+
+
+def wait_for_queue(project, timeout=600):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status = dvc(project, "queue", "status").stdout
+        if not any(f" {s} " in line or line.rstrip().endswith(s) for line in status.splitlines() for s in ("Queued", "Running")):
+            return status
+        time.sleep(2)
+    raise AssertionError(f"queue still busy after {timeout} s:\n{status}")
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.slow
+def test_sweep_on_two_machines_pushed_pulled_and_gathered_on_a_third(tmp_path):
+    origin, storage = tmp_path / "origin.git", tmp_path / "dvc-storage"
+    sh(tmp_path, "git", "init", "-q", "--bare", "-b", "main", str(origin))
+    params = tiny_params(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    a = make_tiny_project(tmp_path / "machine-a", params)
+    # one-time set-up, as a project would commit it: the git remote and the default DVC remote
+    sh(a, "git", "remote", "add", "origin", str(origin))
+    dvc(a, "remote", "add", "-d", "storage", str(storage))
+    dvc(a, "repro")
+    sh(a, "git", "add", "-A")
+    sh(a, "git", "commit", "-qm", "baseline results")
+    dvc(a, "push")
+    sh(a, "git", "push", "-q", "origin", "main")
+
+    # machine A: its share of the sweep through DVC's queue, then push the experiments
+    for beta in (1, 4):
+        dvc(a, "exp", "run", "--queue", "-n", f"beta-{beta}", "-S", f"models.modified.beta={beta}")
+    try:
+        dvc(a, "queue", "start", "-j", "1")
+        status = wait_for_queue(a)
+    finally:
+        dvc(a, "queue", "stop", "--kill", check=False)
+    assert status.count("Success") == 2, status
+    sh(a, PY, "-m", "shapes_vae.gather", "beta-*", "--out", "sweeps/beta.csv", "--min-rows", "2")
+    rows_a = read_csv(a / "sweeps/beta.csv")
+    assert [r["models.modified.beta"] for r in rows_a] == ["1", "4"]
+    dvc(a, "exp", "push", "origin", "beta-1", "beta-4")
+
+    # machine B: a fresh clone fetches the baseline outputs, runs its share, pushes it
+    b = tmp_path / "machine-b"
+    sh(tmp_path, "git", "clone", "-q", str(origin), str(b))
+    dvc(b, "pull")
+    dvc(b, "exp", "run", "-n", "beta-2", "-S", "models.modified.beta=2")
+    dvc(b, "exp", "push", "origin", "beta-2")
+
+    # gatherer: pull every experiment of this baseline, gather, and restore one experiment's outputs
+    c = tmp_path / "gatherer"
+    sh(tmp_path, "git", "clone", "-q", str(origin), str(c))
+    dvc(c, "exp", "pull", "origin")
+    sh(c, PY, "-m", "shapes_vae.gather", "beta-*", "--out", "sweeps/beta.csv", "--plot", "sweeps/beta.png", "--min-rows", "3")
+    rows = read_csv(c / "sweeps/beta.csv")
+    assert [r["models.modified.beta"] for r in rows] == ["1", "2", "4"]
+    assert rows[0] == rows_a[0] and rows[2] == rows_a[1]  # A's rows arrive unchanged
+    assert (c / "sweeps/beta.png").read_bytes().startswith(b"\x89PNG")
+    dvc(c, "exp", "apply", "beta-2")
+    info = json.loads((c / "metrics/information.json").read_text())
+    assert float(rows[1]["modified_rate_bits"]) == pytest.approx(info["modified"]["rate_bits_upper_bound"], rel=1e-5)
+    assert yaml.safe_load((c / "params.yaml").read_text())["models"]["modified"]["beta"] == 2
+    # the experiment's model came through the DVC remote: the workspace matches its lock, nothing to rerun
+    assert (c / "models/modified.pt").exists()
+    assert "up to date" in dvc(c, "status").stdout
