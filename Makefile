@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # DVC stages run `python ...`: put the project's environment first on PATH
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: reproduce test bench verify clean-venv
+.PHONY: reproduce test bench verify plots-check clean-venv
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ bench: $(BIN)/.installed
 # rerun the full paper configuration in a temporary clone and compare with the committed results
 verify: $(BIN)/.installed
 	$(BIN)/python -m shapes_vae.verify
+
+# render `dvc plots show` in headless Chromium and check every chart and figure draws; needs
+# Debian's chromium (apt-get install chromium) and npm (see tools/check_plots_page.py)
+plots-check: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,browser]'
+	$(BIN)/dvc plots show
+	$(BIN)/python tools/check_plots_page.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,6 +1,7 @@
 """End to end through the real `dvc repro` on a tiny configuration in a temporary git repo."""
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import ROOT, make_tiny_project, tiny_params
+from conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -30,10 +31,11 @@ def ran(output):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """A tiny project after one full `dvc repro`."""
-    params = tiny_params(yaml.safe_load((ROOT / "params.yaml").read_text()))
-    project = make_tiny_project(tmp_path_factory.mktemp("e2e") / "project", params)
-    r = dvc(project, "repro")
+    """A tiny project after one full `dvc repro`, built by the command the GitHub workflow runs."""
+    project = tmp_path_factory.mktemp("e2e") / "project"
+    r = subprocess.run([sys.executable, "-m", "shapes_vae.tiny", str(project)], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "| test_bce" in r.stdout or "test_bce" in r.stdout  # dvc metrics show --md
     return project, r.stdout
 
 
@@ -89,12 +91,42 @@ def test_param_change_reruns_exactly_what_depends_on_it(built):
         dvc(project, "repro")
 
 
+def test_metrics_and_params_diff_against_main_as_markdown(built):
+    """What the GitHub workflow writes to a pull request's job summary: a branch that changes a param
+    and commits its rerun results, diffed against main."""
+    project, _ = built
+    git = lambda *a: subprocess.run(["git", *a], cwd=project, check=True, capture_output=True, text=True)
+    git("add", "-A")
+    git("commit", "-qm", "built", "--allow-empty")
+    git("checkout", "-qb", "pr")
+    try:
+        params = yaml.safe_load((project / "params.yaml").read_text())
+        params["evaluate"]["seed"] += 1
+        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        dvc(project, "repro")
+        git("add", "-A")
+        git("commit", "-qm", "another evaluation seed")
+        squeeze = lambda md: re.sub(r" +", " ", md)  # dvc pads the Markdown table's columns
+        metrics = squeeze(dvc(project, "metrics", "diff", "main", "--md").stdout)
+        assert metrics.startswith("| Path | Metric | main | workspace | Change |")
+        assert "| metrics/standard.json | test_bce |" in metrics
+        old, new = (json.loads(subprocess.run(["git", "show", f"{rev}:metrics/standard.json"], cwd=project,
+                                              capture_output=True, text=True, check=True).stdout)["test_bce"]
+                    for rev in ("main", "pr"))
+        assert old != new  # the evaluation seed moves the paper-protocol BCE, and the diff shows it
+        params_md = squeeze(dvc(project, "params", "diff", "main", "--md").stdout)
+        assert f"| params.yaml | evaluate.seed | {params['evaluate']['seed'] - 1} | {params['evaluate']['seed']} |" in params_md
+    finally:
+        git("checkout", "-q", "main")
+        dvc(project, "checkout")
+
+
 def test_dvc_exp_run_set_param_with_an_exponent(built):
     """`dvc exp run -S` rewrites params.yaml as YAML 1.2 and writes 1e-5 as `1e-05`, which PyYAML
     (YAML 1.1) reads as a string: the stage must still take it as a number."""
     project, _ = built
     subprocess.run(["git", "add", "-A"], cwd=project, check=True)
-    subprocess.run(["git", "commit", "-qm", "built"], cwd=project, check=True)
+    subprocess.run(["git", "commit", "-qm", "built", "--allow-empty"], cwd=project, check=True)
     r = dvc(project, "exp", "run", "-S", "models.modified.learning_rate=1e-5")
     assert "train_modified" in ran(r.stdout) and "train_standard" not in ran(r.stdout)
     text = (project / "params.yaml").read_text()

@@ -1,0 +1,39 @@
+"""The GitHub workflow runs only commands this repository's own checks run: a fork's CI cannot
+fail on a command that nothing here ever executed."""
+import re
+
+import yaml
+
+from conftest import ROOT
+
+# each command the workflow may run, and where it is exercised here
+EXERCISED = {
+    "make test": ".ci/run",
+    "make .venv/bin/.installed": "the first step of make test",
+    '.venv/bin/python -m shapes_vae.tiny "$RUNNER_TEMP/tiny"': "tests/test_pipeline.py, fixture built",
+    ".venv/bin/dvc metrics diff main --md": "tests/test_pipeline.py::test_metrics_and_params_diff_against_main_as_markdown",
+    ".venv/bin/dvc params diff main --md": "tests/test_pipeline.py::test_metrics_and_params_diff_against_main_as_markdown",
+    'git branch --force main "origin/$BASE_REF"': "git itself: names the base branch main for the diffs",
+}
+SHELL_GLUE = re.compile(r"^(\{|\}|echo\b.*|\} >> \"\$GITHUB_STEP_SUMMARY\")$")
+
+
+def test_workflow_commands_are_exercised_here():
+    wf = yaml.safe_load((ROOT / ".github/workflows/ci.yml").read_text())
+    ran = []
+    for job in wf["jobs"].values():
+        for step in job["steps"]:
+            ran += [line.strip() for line in step.get("run", "").splitlines() if line.strip()]
+    commands = [c for c in ran if not SHELL_GLUE.match(c)]
+    assert set(commands) <= set(EXERCISED), set(commands) - set(EXERCISED)
+    assert "make test" in commands
+    assert (ROOT / ".ci/run").read_text().rstrip().endswith("make test")
+    assert "$(BIN)/.installed:" in (ROOT / "Makefile").read_text()
+
+
+def test_workflow_runs_on_pull_requests_without_secrets():
+    text = (ROOT / ".github/workflows/ci.yml").read_text()
+    wf = yaml.safe_load(text)
+    assert "pull_request" in wf[True]  # PyYAML reads the key `on` as True (YAML 1.1)
+    assert "secrets." not in text  # a fork's pull request gets no secrets
+    assert {job["runs-on"] for job in wf["jobs"].values()} == {"ubuntu-latest"}  # GitHub-hosted
