@@ -117,11 +117,12 @@ def sweep_rows(sweep):
     return lines
 
 
-def results_markdown(metrics, info, last_epochs, classifier, seeds, sweep):
+def results_markdown(metrics, info, last_epochs, classifier, seeds, sweep, sigma_sweep=()):
     """metrics: {model: metrics/<model>.json}; info: metrics/information.json;
     last_epochs: {model: {column: value}} from the last row of logs/<model>.csv;
     classifier: metrics/classifier.json; seeds, sweep: the rows of sweeps/seeds.csv and
-    sweeps/beta.csv (written by shapes_vae.gather) as dicts of strings."""
+    sweeps/beta.csv (written by shapes_vae.gather) as dicts of strings; sigma_sweep: the rows of
+    sweeps/sigma.csv, the same for the noise sigma."""
     s, m = metrics["standard"], metrics["modified"]
     si, mi = info["standard"], info["modified"]
     k = s["iwae_k"]
@@ -194,6 +195,20 @@ def results_markdown(metrics, info, last_epochs, classifier, seeds, sweep):
         "![rate against distortion](sweeps/beta.png)",
         "",
         *sweep_rows(sweep),
+        "",
+        "## Rate and distortion as the noise sigma moves",
+        "",
+        "The same modified VAE (beta 10) with other std of the Gaussian noise added to z in training:",
+        "",
+        "```",
+        "for s in 0 0.25 1; do dvc exp run --queue -n sigma-$s -S models.modified.noise_sigma=$s; done",
+        "dvc queue start -j 1",
+        "python -m shapes_vae.gather 'sigma-*' --out sweeps/sigma.csv --plot sweeps/sigma.png --min-rows 3",
+        "```",
+        "",
+        "![rate against distortion, noise sigma](sweeps/sigma.png)",
+        "",
+        *sweep_rows(list(sigma_sweep)),
         "",
         "## Last training epoch beside the reference notebook's",
         "",

@@ -132,3 +132,24 @@ def test_sweep_on_two_machines_pushed_pulled_and_gathered_on_a_third(tmp_path):
     # the experiment's model came through the DVC remote: the workspace matches its lock, nothing to rerun
     assert (c / "models/modified.pt").exists()
     assert "up to date" in dvc(c, "status").stdout
+
+
+def test_gather_cli_writes_the_table_and_refuses_too_few_or_ambiguous_rows(tmp_path, monkeypatch, capsys):
+    from shapes_vae import gather
+    from shapes_vae.errors import PipelineError
+
+    monkeypatch.setattr(gather, "exp_show_json", lambda all_commits=False: EXP_SHOW)
+    out = tmp_path / "sweeps" / "beta.csv"
+    gather.main(["beta-*", "--out", str(out), "--plot", str(tmp_path / "beta.png")])
+    rows = list(csv.DictReader(out.open()))
+    assert [r["experiment"] for r in rows] == ["beta-1e-05", "beta-2", "beta-10"]
+    assert (tmp_path / "beta.png").read_bytes().startswith(b"\x89PNG")
+    assert "left out beta-5 (running)" in capsys.readouterr().err
+    with pytest.raises(PipelineError, match=r"3 finished experiment\(s\) match 'beta-\*', need 4"):
+        gather.main(["beta-*", "--out", str(out), "--min-rows", "4"])
+    twice = EXP_SHOW + [{"rev": "0123456789", "name": None, "data": {}, "error": None,
+                         "experiments": [exp("beta-2", 2.0)]}]
+    monkeypatch.setattr(gather, "exp_show_json", lambda all_commits=False: twice)
+    with pytest.raises(PipelineError, match="beta-2 appears under several commits"):
+        gather.main(["beta-*", "--out", str(out)])
+    assert len(list(csv.DictReader(out.open()))) == 3  # the failed runs left the last table alone

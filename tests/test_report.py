@@ -9,14 +9,14 @@ def model_metrics(bce):
             "prior_class_kl_from_uniform_bits": 0.085, "recon_class_preserved": 0.875}
 
 
-def page(seeds=(), sweep=()):
+def page(seeds=(), sweep=(), sigma=()):
     channel = {"rate_bits_upper_bound": 17.3, "mi_bits_estimate": 10.1}
     info = {"bits_total": 12.0, "mi_ceiling_bits": 11.14, "standard": channel,
             "modified": channel | {"mi_noisy_channel_bits_estimate": 5.5, "encoder_noise_channel_bits_estimate": 6.5}}
     last = {m: {"train_recon": 1.0, "train_kl": 2.0, "val_recon": 3.0, "val_kl": 4.0} for m in ("standard", "modified")}
     classifier = {"test_accuracy": 0.9982, "test_accuracy_per_class": {"circle": 1.0, "triangle": 0.9946, "rectangle": 1.0}}
     return results_markdown({"standard": model_metrics(0.0346 * 2), "modified": model_metrics(0.0968)}, info, last,
-                            classifier, list(seeds), list(sweep))
+                            classifier, list(seeds), list(sweep), list(sigma))
 
 
 def test_results_table_is_written_from_the_metrics():
@@ -39,13 +39,16 @@ def test_seed_error_bars_and_sweep_come_from_the_gathered_tables():
     sweep = [{"experiment": "beta-2", "models.modified.beta": "2", "modified_rate_bits": "17.5", "modified_mi_bits": "8.5",
               "modified_recon_nats": "49.65", "modified_kl_nats": "12.1", "modified_test_bce": "0.0633",
               "bits_total": "12.6", "modified_active_units": "4", "modified_prior_confident_share": ""}]
-    md = page(seeds, sweep)
+    sigma = [{k.replace("beta", "noise_sigma"): v.replace("beta-2", "sigma-0.25") for k, v in sweep[0].items()}
+             | {"models.modified.noise_sigma": "0.25"}]
+    md = page(seeds, sweep, sigma)
     # mean and sample sd (ddof = 1) of 0.04, 0.05, 0.06 and of 10, 11, 12
     assert "| 0.0692 | 2.00 | 0.0500 ± 0.0100 |" in md and "| 12.0000 | 1.10 | 11.0000 ± 1.0000 |" in md
     assert "over the 3 training seeds" in md
     assert "| seed-11 | 11 | 0.0500 | 0.1000 | 11.0000 |" in md
     assert "| **mean ± sd** |  | 0.0500 ± 0.0100 | 0.1000 ± 0.0000 | 11.0000 ± 1.0000 |" in md
     assert "| 2 | 17.50 | 8.50 | 49.65 | 12.10 | 0.0633 | 12.60 | 4 | – |" in md
+    assert "| models.modified.noise_sigma | Rate" in md and "| 0.25 | 17.50 | 8.50 |" in md
 
 
 def test_mean_sd():
