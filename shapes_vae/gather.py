@@ -1,9 +1,11 @@
-"""Gather DVC experiments into one table (CSV) and, for a beta sweep, a rate-distortion plot.
+"""Gather DVC experiments into one table (CSV) and, for a sweep, a rate-distortion plot.
 
     python -m shapes_vae.gather 'beta-*' --out sweeps/beta.csv --plot sweeps/beta.png
     python -m shapes_vae.gather 'seed-*' --out sweeps/seeds.csv
+    python -m shapes_vae.gather 'sigma-*' beta-10 --out sweeps/sigma.csv --plot sweeps/sigma.png
 
-It reads `dvc exp show --json` (the experiments of HEAD, or of every commit with --all-commits)
+It reads `dvc exp show --json` (the experiments of HEAD, of the commit given with --rev when the
+sweep was queued before later commits, or of every commit with --all-commits)
 and keeps the finished experiments whose name matches the pattern: run here, by the queue, or
 pulled from another machine with `dvc exp pull`. Queued, running and failed ones are listed on
 stderr and left out. Each row holds the experiment's name, its baseline commit, the params that
@@ -55,18 +57,20 @@ def _lookup(d, path):
     return d
 
 
-def finished_experiments(exp_show, pattern):
+def finished_experiments(exp_show, patterns):
     """(rows, skipped) from parsed `dvc exp show --json` output.
 
-    rows: one dict per finished experiment whose name matches the glob `pattern`:
+    rows: one dict per finished experiment whose name matches one of the globs `patterns` (a
+    string or a list):
     {"name", "rev", "baseline", "params": flat {key path: value} of params.yaml, "metrics":
     {metrics file: dict}}. skipped: (name, state) of matching experiments not finished."""
+    patterns = [patterns] if isinstance(patterns, str) else list(patterns)
     rows, skipped = [], []
     for commit in exp_show:
         for exp in commit.get("experiments") or []:
             rev = exp["revs"][0]
             name = rev.get("name") or exp.get("name") or rev["rev"][:7]
-            if not fnmatch.fnmatchcase(name, pattern):
+            if not any(fnmatch.fnmatchcase(name, p) for p in patterns):
                 continue
             state = (exp.get("executor") or {}).get("state", "success")
             if state != "success" or rev.get("error"):
@@ -79,12 +83,6 @@ def finished_experiments(exp_show, pattern):
     return rows, skipped
 
 
-def varying_params(rows):
-    """The param key paths whose values are not the same in every row, in params.yaml order."""
-    keys = list(dict.fromkeys(k for r in rows for k in r["params"]))
-    return [k for k in keys if len({json.dumps(r["params"].get(k)) for r in rows}) > 1]
-
-
 def _number(v):
     """Params from `dvc exp run -S` may come back as strings ("1e-05"): numbers where they parse."""
     if isinstance(v, str):
@@ -93,6 +91,18 @@ def _number(v):
         except ValueError:
             return v
     return v
+
+
+def _same(v):
+    """A value's identity for comparison: 10, 10.0 and "1e1" are one number."""
+    v = _number(v)
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else json.dumps(v)
+
+
+def varying_params(rows):
+    """The param key paths whose values are not the same in every row, in params.yaml order."""
+    keys = list(dict.fromkeys(k for r in rows for k in r["params"]))
+    return [k for k in keys if len({_same(r["params"].get(k)) for r in rows}) > 1]
 
 
 def table(rows, sort_by=None):
@@ -118,8 +128,9 @@ def to_csv(header, body):
     return buf.getvalue()
 
 
-def exp_show_json(all_commits=False):
-    cmd = [sys.executable, "-m", "dvc", "exp", "show", "--json"] + (["--all-commits"] if all_commits else [])
+def exp_show_json(all_commits=False, rev=None):
+    cmd = [sys.executable, "-m", "dvc", "exp", "show", "--json"]
+    cmd += ["--all-commits"] if all_commits else (["--rev", rev] if rev else [])
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode:
         raise PipelineError(f"dvc exp show failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
@@ -128,19 +139,22 @@ def exp_show_json(all_commits=False):
 
 def main(argv):
     ap = argparse.ArgumentParser(prog="python -m shapes_vae.gather", description=__doc__.splitlines()[0])
-    ap.add_argument("pattern", help="experiment names to gather, a glob such as 'beta-*'")
+    ap.add_argument("patterns", nargs="+", metavar="pattern",
+                    help="experiment names to gather, globs such as 'beta-*' (several: any of them)")
     ap.add_argument("--out", required=True, help="CSV file to write")
     ap.add_argument("--plot", help="also draw rate against distortion of the modified model into this PNG")
     ap.add_argument("--sort-by", help="param key path to sort the rows by (default: the first varying param)")
+    ap.add_argument("--rev", help="experiments of this baseline commit instead of HEAD's")
     ap.add_argument("--all-commits", action="store_true", help="experiments of every commit, not only HEAD's")
     ap.add_argument("--min-rows", type=int, default=1, help="fail unless at least this many experiments are found")
     args = ap.parse_args(argv)
-    rows, skipped = finished_experiments(exp_show_json(args.all_commits), args.pattern)
+    rows, skipped = finished_experiments(exp_show_json(args.all_commits, args.rev), args.patterns)
+    pattern = " ".join(args.patterns)
     for name, state in skipped:
         print(f"gather: left out {name} ({state})", file=sys.stderr)
     if len(rows) < args.min_rows:
-        raise PipelineError(f"gather: {len(rows)} finished experiment(s) match {args.pattern!r}, "
-                            f"need {args.min_rows} (see dvc exp show, dvc queue status)")
+        raise PipelineError(f"gather: {len(rows)} finished experiment(s) match {pattern!r}, "
+                            f"need {args.min_rows} (see dvc exp show, dvc queue status; queued before a later commit? --rev)")
     names = [r["name"] for r in rows]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -157,7 +171,7 @@ def main(argv):
         i_label = header.index(label)
         points = [{"rate_bits": r[i_rate], "distortion_nats": r[i_dist], label.split(".")[-1]: r[i_label]}
                   for r in body if r[i_rate] is not None and r[i_dist] is not None]
-        plot_rate_distortion(points, args.plot, f"Modified VAE, one point per experiment ({args.pattern})",
+        plot_rate_distortion(points, args.plot, f"Modified VAE, one point per experiment ({pattern})",
                              label.split(".")[-1])
     write_bytes(args.out, to_csv(header, body).encode())
     print(f"gather: {len(body)} experiment(s) -> {args.out}" + (f", {args.plot}" if args.plot else ""))

@@ -96,6 +96,18 @@ def seed_rows(seeds):
     return lines
 
 
+def sweep_summary(sweep):
+    """One sentence on how the rate and the paper's bits move across a sweep (None if < 2 rows)."""
+    pts = [(_num(r.get("modified_rate_bits")), _num(r.get("bits_total"))) for r in sweep]
+    pts = [p for p in pts if None not in p]
+    if len(pts) < 2:
+        return None
+    rates, bits = [p[0] for p in pts], [p[1] for p in pts]
+    return (f"Across these {len(pts)} runs the rate, an upper bound on I(X;Z), spans {min(rates):.2f} to "
+            f"{max(rates):.2f} bits ({max(rates) / min(rates):.1f}x); the paper's estimate spans {min(bits):.2f} to "
+            f"{max(bits):.2f} bits ({max(bits) / min(bits):.1f}x).")
+
+
 def sweep_rows(sweep):
     """The rate-distortion table from sweeps/beta.csv rows (dicts of CSV strings)."""
     if not sweep:
@@ -114,7 +126,8 @@ def sweep_rows(sweep):
             v = _num(r.get(k))
             cells.append("–" if v is None else (f"{v:.1%}" if d is None else f"{v:.{d}f}"))
         lines.append("| " + " | ".join(cells) + " |")
-    return lines
+    summary = sweep_summary(sweep)
+    return lines + ([] if summary is None else ["", summary])
 
 
 def results_markdown(metrics, info, last_epochs, classifier, seeds, sweep, sigma_sweep=()):
@@ -198,12 +211,13 @@ def results_markdown(metrics, info, last_epochs, classifier, seeds, sweep, sigma
         "",
         "## Rate and distortion as the noise sigma moves",
         "",
-        "The same modified VAE (beta 10) with other std of the Gaussian noise added to z in training:",
+        "The same modified VAE (beta 10) with other std of the Gaussian noise added to z in training",
+        "(`beta-10` of the beta sweep is the paper's 0.5; the paper's bits are undefined without noise):",
         "",
         "```",
         "for s in 0 0.25 1; do dvc exp run --queue -n sigma-$s -S models.modified.noise_sigma=$s; done",
         "dvc queue start -j 1",
-        "python -m shapes_vae.gather 'sigma-*' --out sweeps/sigma.csv --plot sweeps/sigma.png --min-rows 3",
+        "python -m shapes_vae.gather 'sigma-*' beta-10 --out sweeps/sigma.csv --plot sweeps/sigma.png --min-rows 4",
         "```",
         "",
         "![rate against distortion, noise sigma](sweeps/sigma.png)",

@@ -30,7 +30,7 @@ def exp(name, beta, state="success", error=None, bce=0.1):
 EXP_SHOW = [
     {"rev": "workspace", "name": None, "data": {}, "error": None, "experiments": None},
     {"rev": "abcdef1234567890", "name": "main", "data": {}, "error": None, "experiments": [
-        exp("beta-10", 10.0, bce=0.10), exp("beta-2", 2.0, bce=0.06), exp("beta-1e-05", "1e-05", bce=0.05),
+        exp("beta-10", 10, bce=0.10), exp("beta-2", 2.0, bce=0.06), exp("beta-1e-05", "1e-05", bce=0.05),
         exp("beta-5", 5.0, state="running"), exp("beta-7", 7.0, error={"msg": "failed"}), exp("seed-1", 10.0)]},
 ]
 
@@ -39,7 +39,9 @@ def test_gather_keeps_finished_matching_experiments_and_sorts_by_the_varying_par
     rows, skipped = finished_experiments(EXP_SHOW, "beta-*")
     assert sorted(r["name"] for r in rows) == ["beta-10", "beta-1e-05", "beta-2"]
     assert sorted(skipped) == [("beta-5", "running"), ("beta-7", "failed")]
-    assert varying_params(rows) == ["models.modified.beta"]
+    assert varying_params(rows) == ["models.modified.beta"]  # and not evaluate.seed, the same in all
+    same = [r | {"params": r["params"] | {"models.modified.beta": v}} for r, v in zip(rows, (10, 10.0, "1e1"))]
+    assert varying_params(same) == []  # 10, 10.0 and "1e1" (as dvc exp run -S may write it) are one value
     header, body = table(rows, "models.modified.beta")
     assert header[:3] == ["experiment", "baseline", "models.modified.beta"]
     assert [r[0] for r in body] == ["beta-1e-05", "beta-2", "beta-10"]  # numeric order, "1e-05" read as a number
@@ -138,7 +140,7 @@ def test_gather_cli_writes_the_table_and_refuses_too_few_or_ambiguous_rows(tmp_p
     from shapes_vae import gather
     from shapes_vae.errors import PipelineError
 
-    monkeypatch.setattr(gather, "exp_show_json", lambda all_commits=False: EXP_SHOW)
+    monkeypatch.setattr(gather, "exp_show_json", lambda *a, **k: EXP_SHOW)
     out = tmp_path / "sweeps" / "beta.csv"
     gather.main(["beta-*", "--out", str(out), "--plot", str(tmp_path / "beta.png")])
     rows = list(csv.DictReader(out.open()))
@@ -149,7 +151,7 @@ def test_gather_cli_writes_the_table_and_refuses_too_few_or_ambiguous_rows(tmp_p
         gather.main(["beta-*", "--out", str(out), "--min-rows", "4"])
     twice = EXP_SHOW + [{"rev": "0123456789", "name": None, "data": {}, "error": None,
                          "experiments": [exp("beta-2", 2.0)]}]
-    monkeypatch.setattr(gather, "exp_show_json", lambda all_commits=False: twice)
+    monkeypatch.setattr(gather, "exp_show_json", lambda *a, **k: twice)
     with pytest.raises(PipelineError, match="beta-2 appears under several commits"):
         gather.main(["beta-*", "--out", str(out)])
     assert len(list(csv.DictReader(out.open()))) == 3  # the failed runs left the last table alone

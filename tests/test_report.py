@@ -48,6 +48,8 @@ def test_seed_error_bars_and_sweep_come_from_the_gathered_tables():
     assert "| seed-11 | 11 | 0.0500 | 0.1000 | 11.0000 |" in md
     assert "| **mean ± sd** |  | 0.0500 ± 0.0100 | 0.1000 ± 0.0000 | 11.0000 ± 1.0000 |" in md
     assert "| 2 | 17.50 | 8.50 | 49.65 | 12.10 | 0.0633 | 12.60 | 4 | – |" in md
+    two = sweep + [sweep[0] | {"models.modified.beta": "8", "modified_rate_bits": "3.5", "bits_total": "10.5"}]
+    assert "rate, an upper bound on I(X;Z), spans 3.50 to 17.50 bits (5.0x); the paper's estimate spans 10.50 to 12.60 bits (1.2x)" in page(seeds, two)
     assert "| models.modified.noise_sigma | Rate" in md and "| 0.25 | 17.50 | 8.50 |" in md
 
 
