@@ -161,6 +161,9 @@ def main(argv):
         raise PipelineError(f"gather: experiment name {dupes[0]} appears under several commits; "
                             f"drop --all-commits or remove the old one (dvc exp remove)")
     varying = varying_params(rows)
+    if args.sort_by and args.sort_by not in varying:
+        raise PipelineError(f"gather: --sort-by {args.sort_by} is not a param that varies between these experiments "
+                            f"(varying: {', '.join(varying) or 'none'})")
     sort_by = args.sort_by or (varying[0] if varying else None)
     header, body = table(rows, sort_by)
     if args.plot:

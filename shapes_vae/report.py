@@ -56,6 +56,12 @@ def paper_rows(metrics, info, seeds=()):
     return rows
 
 
+def _seeds_note(training_seeds):
+    if not training_seeds:
+        return ""
+    return " (training seeds " + ", ".join(f"{m} {s}" for m, s in training_seeds.items()) + ")"
+
+
 def quality_rows(metrics, classifier):
     s, m = metrics["standard"], metrics["modified"]
     if "prior_confident_share" not in s or "prior_confident_share" not in m:
@@ -91,7 +97,8 @@ def seed_rows(seeds):
         cells = [r["experiment"], *(r[p] for p in params),
                  *(_f(_num(r[k])) for k in ("standard_test_bce", "modified_test_bce", "bits_total"))]
         lines.append("| " + " | ".join(cells) + " |")
-    summary = [_pm([r[k] for r in seeds]) for k in ("standard_test_bce", "modified_test_bce", "bits_total")]
+    summary = [_pm([r[k] for r in seeds if r.get(k) not in (None, "")])
+               for k in ("standard_test_bce", "modified_test_bce", "bits_total")]
     lines.append("| **mean ± sd** | " + " | ".join("" for _ in params) + (" | " if params else "") + " | ".join(summary) + " |")
     return lines
 
@@ -103,6 +110,8 @@ def sweep_summary(sweep):
     if len(pts) < 2:
         return None
     rates, bits = [p[0] for p in pts], [p[1] for p in pts]
+    if min(rates) <= 0 or min(bits) <= 0:
+        return None
     return (f"Across these {len(pts)} runs the rate, an upper bound on I(X;Z), spans {min(rates):.2f} to "
             f"{max(rates):.2f} bits ({max(rates) / min(rates):.1f}x); the paper's estimate spans {min(bits):.2f} to "
             f"{max(bits):.2f} bits ({max(bits) / min(bits):.1f}x).")
@@ -130,12 +139,13 @@ def sweep_rows(sweep):
     return lines + ([] if summary is None else ["", summary])
 
 
-def results_markdown(metrics, info, last_epochs, classifier, seeds, sweep, sigma_sweep=()):
+def results_markdown(metrics, info, last_epochs, classifier, seeds, sweep, sigma_sweep=(), training_seeds=None):
     """metrics: {model: metrics/<model>.json}; info: metrics/information.json;
     last_epochs: {model: {column: value}} from the last row of logs/<model>.csv;
     classifier: metrics/classifier.json; seeds, sweep: the rows of sweeps/seeds.csv and
     sweeps/beta.csv (written by shapes_vae.gather) as dicts of strings; sigma_sweep: the rows of
-    sweeps/sigma.csv, the same for the noise sigma."""
+    sweeps/sigma.csv, the same for the noise sigma; training_seeds: {model: models.<model>.seed}
+    of the committed run."""
     s, m = metrics["standard"], metrics["modified"]
     si, mi = info["standard"], info["modified"]
     k = s["iwae_k"]
@@ -148,7 +158,7 @@ def results_markdown(metrics, info, last_epochs, classifier, seeds, sweep, sigma
         "",
         "## The paper's three figures",
         "",
-        f"\"Ours\" is the committed run (training seeds 1 and 2); the last column is over the {len(seeds)} "
+        f"\"Ours\" is the committed run{_seeds_note(training_seeds)}; the last column is over the {len(seeds)} "
         "training seeds of `sweeps/seeds.csv` (sample sd), see [Seeds](#seeds).",
         "",
         "| Figure | Paper | Ours | Ours / paper | Mean ± sd over seeds |",
@@ -195,7 +205,8 @@ def results_markdown(metrics, info, last_epochs, classifier, seeds, sweep, sigma
         "",
         "## Rate and distortion as beta moves",
         "",
-        "The modified VAE (fine-tuned from the standard one, noise sigma 0.5, 30 epochs) at several beta;",
+        "The modified VAE at several beta, every other setting as in `params.yaml` at the sweep's baseline",
+        "commit (the `baseline` column of the CSV);",
         "rate is the mean KL to the prior in bits, distortion the test reconstruction term in nats per",
         "image (one sampled z). Gathered into `sweeps/beta.csv` and `sweeps/beta.png`:",
         "",
@@ -211,8 +222,9 @@ def results_markdown(metrics, info, last_epochs, classifier, seeds, sweep, sigma
         "",
         "## Rate and distortion as the noise sigma moves",
         "",
-        "The same modified VAE (beta 10) with other std of the Gaussian noise added to z in training",
-        "(`beta-10` of the beta sweep is the paper's 0.5; the paper's bits are undefined without noise):",
+        "The modified VAE with other std of the Gaussian noise added to z in training, every other setting",
+        "as at the sweep's baseline commit (`beta-10` of the beta sweep stands for the default sigma; the",
+        "paper's bits are undefined without noise):",
         "",
         "```",
         "for s in 0 0.25 1; do dvc exp run --queue -n sigma-$s -S models.modified.noise_sigma=$s; done",

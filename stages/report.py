@@ -7,6 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from shapes_vae.errors import PipelineError, run_stage
 from shapes_vae.io import read_json, write_bytes
+from shapes_vae.params import load_params
 from shapes_vae.report import results_markdown
 
 
@@ -41,7 +42,9 @@ def main(argv):
     classifier = read_json("metrics/classifier.json")
     last = {name: last_epoch(f"logs/{name}.csv") for name in ("standard", "modified")}
     seeds, sweep, sigma = (gathered(f"sweeps/{name}.csv") for name in ("seeds", "beta", "sigma"))
-    write_bytes("RESULTS.md", results_markdown(metrics, info, last, classifier, seeds, sweep, sigma).encode())
+    models = load_params(["models"])["models"]
+    training_seeds = {name: models[name]["seed"] for name in ("standard", "modified")}
+    write_bytes("RESULTS.md", results_markdown(metrics, info, last, classifier, seeds, sweep, sigma, training_seeds).encode())
     print("report: RESULTS.md")
 
 

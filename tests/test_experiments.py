@@ -114,6 +114,8 @@ def test_sweep_on_two_machines_pushed_pulled_and_gathered_on_a_third(tmp_path):
     # machine B: a fresh clone fetches the baseline outputs, runs its share, pushes it
     b = tmp_path / "machine-b"
     sh(tmp_path, "git", "clone", "-q", str(origin), str(b))
+    sh(b, "git", "config", "user.email", "b@example.com")  # experiments are commits: CI may have no identity
+    sh(b, "git", "config", "user.name", "machine b")
     dvc(b, "pull")
     dvc(b, "exp", "run", "-n", "beta-2", "-S", "models.modified.beta=2")
     dvc(b, "exp", "push", "origin", "beta-2")
@@ -121,6 +123,8 @@ def test_sweep_on_two_machines_pushed_pulled_and_gathered_on_a_third(tmp_path):
     # gatherer: pull every experiment of this baseline, gather, and restore one experiment's outputs
     c = tmp_path / "gatherer"
     sh(tmp_path, "git", "clone", "-q", str(origin), str(c))
+    sh(c, "git", "config", "user.email", "c@example.com")
+    sh(c, "git", "config", "user.name", "gatherer")
     dvc(c, "exp", "pull", "origin")
     sh(c, PY, "-m", "shapes_vae.gather", "beta-*", "--out", "sweeps/beta.csv", "--plot", "sweeps/beta.png", "--min-rows", "3")
     rows = read_csv(c / "sweeps/beta.csv")
@@ -147,6 +151,8 @@ def test_gather_cli_writes_the_table_and_refuses_too_few_or_ambiguous_rows(tmp_p
     assert [r["experiment"] for r in rows] == ["beta-1e-05", "beta-2", "beta-10"]
     assert (tmp_path / "beta.png").read_bytes().startswith(b"\x89PNG")
     assert "left out beta-5 (running)" in capsys.readouterr().err
+    with pytest.raises(PipelineError, match="--sort-by evaluate.seed is not a param that varies"):
+        gather.main(["beta-*", "--out", str(out), "--plot", str(tmp_path / "x.png"), "--sort-by", "evaluate.seed"])
     with pytest.raises(PipelineError, match=r"3 finished experiment\(s\) match 'beta-\*', need 4"):
         gather.main(["beta-*", "--out", str(out), "--min-rows", "4"])
     twice = EXP_SHOW + [{"rev": "0123456789", "name": None, "data": {}, "error": None,

@@ -50,7 +50,7 @@ def npm_file(name, version):
     r = subprocess.run(["npm", "pack", f"{name}@{version}", "--silent", "--pack-destination", str(dest.parent)],
                        capture_output=True, text=True)
     if r.returncode:
-        fail(f"npm pack {name}@{version} failed: {r.stderr.strip().splitlines()[-1:] or '?'}")
+        fail(f"npm pack {name}@{version} failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
     tgz = dest.parent / r.stdout.strip().splitlines()[-1]
     with tarfile.open(tgz) as tar:
         meta = json.load(tar.extractfile("package/package.json"))
@@ -104,8 +104,12 @@ def main(argv):
         tab.route("**/*", route)
         tab.goto(page.as_uri(), wait_until="load")
         charts = re.findall(r"vegaEmbed\('#([^']+)'", html)
-        tab.wait_for_function(
-            "ids => ids.every(id => document.getElementById(id).querySelector('canvas, svg'))", arg=charts, timeout=30000)
+        try:
+            tab.wait_for_function(
+                "ids => ids.every(id => document.getElementById(id).querySelector('canvas, svg'))", arg=charts, timeout=30000)
+        except Exception:  # Playwright's TimeoutError: say which charts never drew, in one line
+            missing = tab.evaluate("ids => ids.filter(id => !document.getElementById(id).querySelector('canvas, svg'))", charts)
+            fail(f"charts never rendered within 30 s: {', '.join(missing)}; page errors: {'; '.join(errors) or 'none'}")
         tab.wait_for_timeout(500)  # let vega finish drawing
         problems = [f"JavaScript error: {e}" for e in errors]
         problems += [f"page asked the network for {u}" for u in refused]
