@@ -39,16 +39,18 @@ def torch_bytes(obj):
     return buf.getvalue()
 
 
-def read_checkpoint(path):
+def read_checkpoint(path, fmt=FORMAT, model=""):
+    """The dict saved at path, loaded without pickle, checked to be of format `fmt`. `model` names
+    what the file should hold in the errors ("classifier"); empty for a VAE checkpoint."""
     path = Path(path)
     if not path.exists():
-        raise PipelineError(f"{path}: checkpoint not found (train it first: dvc repro)")
+        raise PipelineError(f"{path}: {model or 'checkpoint'} not found (train it first: dvc repro)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, not a torch file, a pickle of arbitrary objects ...
         raise PipelineError(f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0]})") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise PipelineError(f"{path}: not a shapes-vae checkpoint (format {FORMAT} expected)")
+    if not isinstance(state, dict) or state.get("format") != fmt:
+        raise PipelineError(f"{path}: not a shapes-vae {model + ' ' if model else ''}checkpoint (format {fmt} expected)")
     return state
 
 

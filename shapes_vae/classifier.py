@@ -1,7 +1,7 @@
 """A small CNN shape classifier: the yardstick for what the VAEs generate.
 
-Trained on the training split's clean binary images, it reads a decoded image (the Bernoulli
-mean, sigmoid(logits), in [0, 1]) and says which shape it sees. sample_quality.py uses it to turn
+Trained on the training split's clean binary images, it reads a binary image (for a decoded one,
+its mode: see sample_quality.py) and says which shape it sees. sample_quality.py uses it to turn
 "the prior samples show no triangles" into a number. It is deliberately separate from the VAE
 code: its own params group (`classifier`), stage and checkpoint.
 """
@@ -12,10 +12,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from shapes_vae.checkpoint import torch_bytes
+from shapes_vae.checkpoint import read_checkpoint, torch_bytes
 from shapes_vae.errors import PipelineError
+from shapes_vae.evaluation import inference
 from shapes_vae.io import write_bytes
-from shapes_vae.train import seeded_generator
+from shapes_vae.runtime import seeded_generator
 
 FORMAT = "shapes-vae-classifier-1"
 
@@ -44,14 +45,11 @@ def build_classifier(cfg, n_classes, image_size):
     return ShapeClassifier(n_classes, tuple(cfg["channels"]), cfg["hidden"], image_size)
 
 
-@torch.no_grad()
 def predict_proba(model, x, batch_size=1000):
     """Softmax class probabilities (N, n_classes), float32 on the CPU, in eval mode."""
-    was_training = model.training
-    model.eval()
     dev = next(model.parameters()).device
-    out = [F.softmax(model(x[i : i + batch_size].to(dev)), dim=1).cpu() for i in range(0, len(x), batch_size)]
-    model.train(was_training)
+    with inference(model):
+        out = [F.softmax(model(x[i : i + batch_size].to(dev)), dim=1).cpu() for i in range(0, len(x), batch_size)]
     return torch.cat(out) if out else torch.empty(0, model.out.out_features)
 
 
@@ -101,14 +99,7 @@ def save_classifier(path, model, classes, cfg, image_size):
 
 def load_classifier(path, device="cpu"):
     """(model, class names) from a checkpoint written by save_classifier; loaded without pickle."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: classifier not found (train it first: dvc repro)") from None
-    except Exception as e:
-        raise PipelineError(f"{path}: not a readable checkpoint ({type(e).__name__})") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise PipelineError(f"{path}: not a shapes-vae classifier checkpoint (format {FORMAT} expected)")
+    state = read_checkpoint(path, FORMAT, model="classifier")
     model = build_classifier(state["config"], len(state["classes"]), state["image_size"])
     model.load_state_dict(state["state_dict"])
     return model.to(device).eval(), state["classes"]

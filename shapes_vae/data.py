@@ -37,8 +37,14 @@ def as_tensor(images, device="cpu"):
     return torch.from_numpy(np.ascontiguousarray(images)).to(device=device, dtype=torch.float32).unsqueeze(1)
 
 
-def load_subsets(names, device="cpu", shapes_path=SHAPES_PATH, split_path=SPLIT_PATH):
-    """{name: float tensor (N, 1, H, W)} for the requested subsets of the split."""
+def load_labelled_subsets(names, device="cpu", shapes_path=SHAPES_PATH, split_path=SPLIT_PATH):
+    """{name: (images float (N, 1, H, W), labels int64 (N,))} for the requested subsets, on device."""
     shapes = load_shapes(shapes_path)
     split = load_split(len(shapes["labels"]), split_path)
-    return {k: as_tensor(shapes["images"][split[k]], device) for k in names}
+    return {k: (as_tensor(shapes["images"][split[k]], device),
+                torch.from_numpy(shapes["labels"][split[k]].astype(np.int64)).to(device)) for k in names}
+
+
+def load_subsets(names, device="cpu", shapes_path=SHAPES_PATH, split_path=SPLIT_PATH):
+    """{name: float tensor (N, 1, H, W)} for the requested subsets of the split."""
+    return {k: x for k, (x, _) in load_labelled_subsets(names, device, shapes_path, split_path).items()}

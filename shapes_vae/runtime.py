@@ -1,8 +1,11 @@
-"""Where and how torch runs: the device (`runtime.device`) and the CPU thread count.
+"""Where and how torch runs: the device (`runtime.device`), the CPU thread count, and seeded
+random streams.
 
 Shared by every stage that runs a model; both settings can change results in the last bits, so
 the stages that call this declare runtime.device and runtime.threads as params.
 """
+import hashlib
+
 import torch
 
 from shapes_vae.errors import PipelineError
@@ -14,6 +17,12 @@ def select_device(name):
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def seeded_generator(device, *keys):
+    """A generator on `device` whose seed depends on the keys alone (not on earlier draws)."""
+    seed = int.from_bytes(hashlib.sha256(repr(keys).encode()).digest()[:8], "little")
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 def configure_torch(runtime):

@@ -22,6 +22,7 @@ from shapes_vae.checkpoint import torch_bytes
 from shapes_vae.errors import PipelineError
 from shapes_vae.io import write_bytes
 from shapes_vae.objectives import vae_loss
+from shapes_vae.runtime import seeded_generator
 from shapes_vae.train_step import epoch_batches, train_step
 
 LOG_COLUMNS = [
@@ -33,12 +34,6 @@ LOG_COLUMNS = [
 
 def show_progress(setting):
     return setting == "always" or (setting == "auto" and sys.stderr.isatty())
-
-
-def seeded_generator(device, *keys):
-    """A generator on `device` whose seed depends on the keys alone (not on earlier draws)."""
-    seed = int.from_bytes(hashlib.sha256(repr(keys).encode()).digest()[:8], "little")
-    return torch.Generator(device=device).manual_seed(seed)
 
 
 @torch.no_grad()
@@ -66,10 +61,11 @@ def fingerprint(*parts):
     return h.hexdigest()
 
 
-def _write_log(path, rows):
+def write_log(path, rows, columns=LOG_COLUMNS):
+    """A per-epoch CSV log: the epoch number, then every value with 6 decimals."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(LOG_COLUMNS)
+    w.writerow(columns)
     for r in rows:
         w.writerow([r[0]] + [f"{v:.6f}" for v in r[1:]])
     write_bytes(path, buf.getvalue().encode())
@@ -135,7 +131,7 @@ def fit(name, model, train_x, val_x, cfg, runtime, log_path, resume_path=None, r
         if resume_path and every and (epoch + 1) % every == 0 and epoch + 1 < cfg["epochs"]:
             write_bytes(resume_path, torch_bytes({"run_id": run_id, "epoch": epoch + 1, "rows": rows,
                                                   "model": model.state_dict(), "optimizer": optimizer.state_dict()}))
-    _write_log(log_path, rows)  # once, complete: an interrupted run leaves no partial log
+    write_log(log_path, rows)  # once, complete: an interrupted run leaves no partial log
     if resume_path:
         resume_path.unlink(missing_ok=True)
     model.eval()

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 from shapes_vae import figures
 from shapes_vae.checkpoint import load_checkpoint
 from shapes_vae.classifier import load_classifier
-from shapes_vae.data import as_tensor, load_shapes, load_split
+from shapes_vae.data import load_labelled_subsets
 from shapes_vae.errors import PipelineError, run_stage
 from shapes_vae.evaluation import evaluate_model
 from shapes_vae.io import write_json
@@ -27,9 +27,7 @@ def main(argv):
     p = load_params(["architecture", "runtime", "evaluate"])
     cfg = p["evaluate"]
     device = configure_torch(p["runtime"])
-    shapes = load_shapes()
-    test_idx = load_split(len(shapes["labels"]))["test"]
-    test, test_labels = as_tensor(shapes["images"][test_idx], device), shapes["labels"][test_idx].astype("int64")
+    test, test_labels = load_labelled_subsets(["test"], device)["test"]
     model, _ = load_checkpoint(f"models/{name}.pt", p["architecture"], test.shape[-1], device)
     classifier, classes = load_classifier("models/classifier.pt", device)
     metrics = evaluate_model(model, test, cfg["seed"], cfg["iwae_k"], cfg["batch_size"])
