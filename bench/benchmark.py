@@ -9,9 +9,9 @@
   warm-up. Each runs in its own process and the two alternate, so load from other processes
   hits both alike; the median window counts.
 - generate_s: rendering the paper's 15,000 images (median of 3 calls in one process).
-- evaluate_s: `stages/evaluate.py` for both models plus `stages/information.py` (needs trained
-  models: run `dvc repro` first), and the peak RSS of each stage process.
-- noop_repro_s: `dvc repro` when nothing changed.
+- evaluate_s: `stages/evaluate.py` for both models plus `stages/information.py`, and the peak
+  RSS of each stage process; noop_repro_s: `dvc repro` when nothing changed. Both need an
+  up-to-date pipeline (run `dvc repro` first) and are left out, with a message, otherwise.
 - --full-repro: the wall time of a full paper-configuration `dvc repro --force` in a temporary
   clone (several minutes).
 No test asserts any of these numbers.
@@ -38,42 +38,55 @@ def log(msg):
 
 
 def train_worker(which, steps, windows, threads):
-    """In a fresh process: one trainer, warm-up, then `windows` timed windows in img/s."""
+    """In a fresh process: one trainer, warm-up, then `windows` timed windows in img/s, and the
+    page faults per step (the process's minor faults over the timed steps)."""
     import torch
 
     from bench.baseline import BaselineVAE, baseline_loader, baseline_step
     from shapes_vae.model import VAE
-    from shapes_vae.render import generate_dataset
     from shapes_vae.params import load_params
-    from shapes_vae.train_step import epoch_batches, train_step
+    from shapes_vae.render import generate_dataset
+    from shapes_vae.runtime import configure_torch, select_device
+    from shapes_vae.train_step import adam, epoch_batches, train_step
 
-    if threads > 0:
-        torch.set_num_threads(threads)
+    if which == "ours":  # the trainer's own runtime set-up (threads, malloc reuse)
+        device = configure_torch({"device": "auto", "threads": threads})
+    else:  # the obvious way: torch as it comes
+        device = select_device("auto")
+        if threads > 0:
+            torch.set_num_threads(threads)
     p = load_params(["generate"], ROOT / "params.yaml")["generate"] | {"n_images": N_IMAGES}
     data = torch.from_numpy(generate_dataset(p)["images"]).float().unsqueeze(1)
     torch.manual_seed(0)
     state = VAE().state_dict()  # the same initial weights for both
-    gen = torch.Generator().manual_seed(1)
+    gen = torch.Generator(device).manual_seed(1)
     if which == "baseline":
-        model = BaselineVAE()
-        batches = (b[0] for _ in range(10**6) for b in baseline_loader(data, BATCH))
+        model = BaselineVAE().to(device)
+        batches = (b[0].to(device) for _ in range(10**6) for b in baseline_loader(data, BATCH))
         step = lambda: baseline_step(model, opt, next(batches), 1.0, 0.0, gen)
+        opt_factory = lambda params: torch.optim.Adam(params, lr=1e-3)
     else:
-        model = VAE()
+        model = VAE().to(device)
+        data = data.to(device)  # resident on the device, batches sliced from it
         shuffle = torch.Generator().manual_seed(2)
-        batches = (data[i] for _ in range(10**6) for i in epoch_batches(len(data), BATCH, shuffle))
+        batches = (data[i.to(device)] for _ in range(10**6) for i in epoch_batches(len(data), BATCH, shuffle))
         step = lambda: train_step(model, opt, next(batches), 1.0, 0.0, gen)
+        opt_factory = lambda params: adam(params, 1e-3)
     model.load_state_dict(state)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = opt_factory(model.parameters())
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(5):  # warm-up: oneDNN primitive caches, allocator, first touch
         step()
-    rates = []
+    rates, faults = [], resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(windows):
+        sync()
         t = time.perf_counter()
         for _ in range(steps):
             step()
+        sync()
         rates.append(steps * BATCH / (time.perf_counter() - t))
-    return rates
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / (windows * steps)
+    return {"rates": rates, "faults_per_step": faults, "device": str(device)}
 
 
 def run_timed(cmd, cwd=ROOT):
@@ -85,6 +98,13 @@ def run_timed(cmd, cwd=ROOT):
     if os.waitstatus_to_exitcode(status):
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr.read().decode()}")
     return wall, usage.ru_maxrss / 1024
+
+
+def pipeline_changes():
+    """Names of the stages `dvc status` reports as changed (empty when everything is current)."""
+    out = subprocess.run(["dvc", "status", "--json"], cwd=ROOT, env=ENV, check=True,
+                         capture_output=True, text=True).stdout
+    return sorted(json.loads(out or "{}"))
 
 
 def generate_seconds():
@@ -117,24 +137,35 @@ def main():
 
     result = {"threads": args.threads or torch.get_num_threads(), "torch_version": torch.__version__,
               "cpu_count": os.cpu_count()}
-    rates = {"baseline": [], "ours": []}
+    rates, faults = {"baseline": [], "ours": []}, {"baseline": [], "ours": []}
     for r in range(args.rounds):
         for which in rates:
             out = subprocess.run([sys.executable, __file__, "--worker", which, "--steps", str(args.steps),
                                   "--windows", str(args.windows), "--threads", str(args.threads)],
                                  check=True, capture_output=True, text=True).stdout
-            rates[which] += json.loads(out.strip().splitlines()[-1])
-            log(f"round {r + 1}/{args.rounds} {which}: " + ", ".join(f"{v:.0f}" for v in rates[which][-args.windows:]) + " img/s")
+            worker = json.loads(out.strip().splitlines()[-1])
+            rates[which] += worker["rates"]
+            faults[which].append(worker["faults_per_step"])
+            result["device"] = worker["device"]
+            log(f"round {r + 1}/{args.rounds} {which}: " + ", ".join(f"{v:.0f}" for v in worker["rates"])
+                + f" img/s, {worker['faults_per_step']:.0f} page faults/step")
     result["train_images_per_s"] = round(statistics.median(rates["ours"]))
     result["baseline_images_per_s"] = round(statistics.median(rates["baseline"]))
     result["speedup"] = round(result["train_images_per_s"] / result["baseline_images_per_s"], 3)
     result["windows_images_per_s"] = {k: [round(x) for x in v] for k, v in rates.items()}
+    result["train_faults_per_step"] = round(statistics.median(faults["ours"]))
+    result["baseline_faults_per_step"] = round(statistics.median(faults["baseline"]))
     result["train_peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
 
     result["generate_s"] = round(generate_seconds(), 3)
     log(f"generate: {result['generate_s']} s for 15,000 images")
 
-    if (ROOT / "models/standard.pt").exists() and (ROOT / "models/modified.pt").exists():
+    stale = pipeline_changes()
+    if stale:
+        # the stage timings below rerun stages in place, and `dvc repro` would be a full run
+        log(f"pipeline not up to date ({', '.join(stale)} changed): run `dvc repro` first to time "
+            "evaluate and a no-op repro")
+    elif (ROOT / "models/standard.pt").exists() and (ROOT / "models/modified.pt").exists():
         # stage outputs are rewritten with identical bytes (the stages are deterministic)
         stage_times, stage_rss = {}, {}
         for name, cmd in (("evaluate@standard", ["stages/evaluate.py", "standard"]),

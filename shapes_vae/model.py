@@ -18,20 +18,20 @@ import torch.nn.functional as F
 from shapes_vae import fast_layers
 
 
-class SameConv2d(nn.Conv2d):
-    """Conv2d, kernel 3, stride 2, Keras 'same' padding: (H, W) -> (H/2, W/2)."""
+class SameConv2dReLU(nn.Conv2d):
+    """Conv2d, kernel 3, stride 2, Keras 'same' padding, then ReLU: (H, W) -> (H/2, W/2)."""
 
     def __init__(self, in_channels, out_channels):
         super().__init__(in_channels, out_channels, kernel_size=3, stride=2, padding=0)
 
     def forward(self, x):
         if x.is_cuda:  # cuDNN is fast with the plain form
-            return super().forward(F.pad(x, (0, 1, 0, 1)))
-        return fast_layers.same_conv2d(x, self.weight, self.bias)
+            return F.relu(super().forward(F.pad(x, (0, 1, 0, 1))))
+        return fast_layers.same_conv2d_relu(x, self.weight, self.bias)
 
 
-class SameConvTranspose2d(nn.ConvTranspose2d):
-    """ConvTranspose2d, kernel 3, stride 2, Keras 'same' padding: (H, W) -> (2H, 2W).
+class SameConvTranspose2dReLU(nn.ConvTranspose2d):
+    """ConvTranspose2d, kernel 3, stride 2, Keras 'same' padding, then ReLU: (H, W) -> (2H, 2W).
 
     Output pixel y receives input i through kernel tap k where y = 2i + k (k = 0, 1, 2); the
     full result is 2H + 1 wide and Keras drops the last row and column.
@@ -43,8 +43,8 @@ class SameConvTranspose2d(nn.ConvTranspose2d):
     def forward(self, x):
         if x.is_cuda:  # cuDNN is fast with the plain form
             h, w = x.shape[-2:]
-            return super().forward(x)[..., : 2 * h, : 2 * w]
-        return fast_layers.same_conv_transpose2d(x, self.weight, self.bias)
+            return F.relu(super().forward(x)[..., : 2 * h, : 2 * w])
+        return fast_layers.same_conv_transpose2d_relu(x, self.weight, self.bias)
 
 
 class VAE(nn.Module):
@@ -57,15 +57,15 @@ class VAE(nn.Module):
         self.feature_shape = (c2, image_size // 4, image_size // 4)
         n_features = c2 * (image_size // 4) ** 2
         # encoder: 28 -> 14 -> 7, then a small dense bottleneck with two linear heads
-        self.enc_conv1 = SameConv2d(1, c1)
-        self.enc_conv2 = SameConv2d(c1, c2)
+        self.enc_conv1 = SameConv2dReLU(1, c1)
+        self.enc_conv2 = SameConv2dReLU(c1, c2)
         self.enc_dense = nn.Linear(n_features, hidden)
         self.enc_mu = nn.Linear(hidden, latent_dim)
         self.enc_logvar = nn.Linear(hidden, latent_dim)
         # decoder: mirror image, 7 -> 14 -> 28, a stride-1 transposed conv to one channel of logits
         self.dec_dense = nn.Linear(latent_dim, n_features)
-        self.dec_deconv1 = SameConvTranspose2d(c2, c2)
-        self.dec_deconv2 = SameConvTranspose2d(c2, c1)
+        self.dec_deconv1 = SameConvTranspose2dReLU(c2, c2)
+        self.dec_deconv2 = SameConvTranspose2dReLU(c2, c1)
         # stride 1, kernel 3, 'same' = symmetric padding 1 in both frameworks
         self.dec_out = fast_layers.ConvTranspose2d(c1, 1, kernel_size=3, stride=1, padding=1)
         for m in self.modules():
@@ -75,15 +75,14 @@ class VAE(nn.Module):
 
     def encode(self, x):
         """x: (N, 1, H, W) in [0, 1] -> (mu, logvar), each (N, latent_dim)."""
-        h = F.relu(self.enc_conv2(F.relu(self.enc_conv1(x))))
+        h = self.enc_conv2(self.enc_conv1(x))  # each conv layer applies its own ReLU
         h = F.relu(self.enc_dense(h.flatten(1)))
         return self.enc_mu(h), self.enc_logvar(h)
 
     def decode(self, z):
         """z: (N, latent_dim) -> logits (N, 1, H, W); sigmoid(logits) is the pixel probability."""
         h = F.relu(self.dec_dense(z)).view(-1, *self.feature_shape)
-        h = F.relu(self.dec_deconv1(h))
-        h = F.relu(self.dec_deconv2(h))
+        h = self.dec_deconv2(self.dec_deconv1(h))  # each applies its own ReLU
         return self.dec_out(h)
 
     def forward(self, x, noise_sigma=0.0, generator=None):

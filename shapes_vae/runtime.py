@@ -4,7 +4,10 @@ random streams.
 Shared by every stage that runs a model; both settings can change results in the last bits, so
 the stages that call this declare runtime.device and runtime.threads as params.
 """
+import ctypes
+import ctypes.util
 import hashlib
+import sys
 
 import torch
 
@@ -25,8 +28,31 @@ def seeded_generator(device, *keys):
     return torch.Generator(device=device).manual_seed(seed)
 
 
+def keep_freed_memory():
+    """Have glibc's malloc keep freed blocks of up to 32 MiB for reuse instead of returning them.
+
+    Why: a CPU training step allocates and frees the same 1-14 MB activation and gradient
+    buffers every batch. glibc's default (a mmap threshold and a trim threshold that move with
+    what was freed last) can hand them back to the kernel, so the next step page-faults them in
+    and the kernel zeroes every page again: 1,600-3,400 faults per step in two of three measured
+    runs, 5-10% of the step time (the benchmark prints `*_faults_per_step`). With the mmap
+    threshold fixed at 32 MiB (glibc's maximum) and a 1 GiB trim threshold they stay mapped.
+    Values computed are unchanged; peak memory stays the step's working set. A no-op off glibc.
+    Returns whether the settings were applied.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+        return bool(libc.mallopt(m_mmap_threshold, 32 << 20) and libc.mallopt(m_trim_threshold, 1 << 30))
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+
+
 def configure_torch(runtime):
-    """Thread count and deterministic kernels; returns the device to use."""
+    """Thread count, deterministic kernels and malloc reuse; returns the device to use."""
+    keep_freed_memory()
     if runtime["threads"] > 0:
         torch.set_num_threads(runtime["threads"])
     torch.use_deterministic_algorithms(True, warn_only=True)

@@ -13,18 +13,18 @@ from bench.baseline import BaselineVAE, baseline_step  # noqa: E402
 from shapes_vae import fast_layers  # noqa: E402
 from shapes_vae.model import VAE  # noqa: E402
 from shapes_vae.objectives import vae_loss  # noqa: E402
-from shapes_vae.train_step import epoch_batches, train_step  # noqa: E402
+from shapes_vae.train_step import adam, epoch_batches, train_step  # noqa: E402
 
 TOL = {torch.float64: dict(rtol=1e-10, atol=1e-10), torch.float32: dict(rtol=1e-5, atol=1e-5)}
 
 
-def ref_conv(x, w, b):  # Keras 'same', stride 2: pad bottom/right, then a plain conv
-    return F.conv2d(F.pad(x, (0, 1, 0, 1)), w, b, stride=2)
+def ref_conv(x, w, b):  # Keras 'same', stride 2: pad bottom/right, then a plain conv, ReLU
+    return F.relu(F.conv2d(F.pad(x, (0, 1, 0, 1)), w, b, stride=2))
 
 
-def ref_deconv(x, w, b):  # Keras 'same', stride 2: rows/cols 0..2n-1 of the full result
+def ref_deconv(x, w, b):  # Keras 'same', stride 2: rows/cols 0..2n-1 of the full result, ReLU
     h, wd = x.shape[-2:]
-    return F.conv_transpose2d(x, w, b, stride=2)[..., : 2 * h, : 2 * wd]
+    return F.relu(F.conv_transpose2d(x, w, b, stride=2)[..., : 2 * h, : 2 * wd])
 
 
 def ref_out(x, w, b):
@@ -39,6 +39,8 @@ def assert_same_function(fast, ref, x, w, b, dtype):
     refs = [t.to(dtype).detach().requires_grad_() for t in (x, w, b)]
     y, y_ref = fast(*ins), ref(*refs)
     assert y.shape == y_ref.shape
+    if ref in (ref_conv, ref_deconv):  # a ReLU that never or always fires would test nothing
+        assert 0.2 < (y_ref > 0).double().mean() < 0.8
     assert_close_scaled(y, y_ref, tol)
     g = torch.randn(y.shape, dtype=dtype, generator=torch.Generator().manual_seed(3))
     y.backward(g)
@@ -60,14 +62,14 @@ def rand(*shape, seed=0):
 @pytest.mark.parametrize("cin,cout,n", [(64, 64, 7), (64, 32, 14), (3, 5, 6), (8, 16, 16), (1, 4, 3)])
 def test_same_conv_transpose2d(dtype, cin, cout, n):
     x, w, b = rand(4, cin, n, n, seed=1), rand(cin, cout, 3, 3, seed=2) * 0.2, rand(cout, seed=3)
-    assert_same_function(fast_layers.same_conv_transpose2d, ref_deconv, x, w, b, dtype)
+    assert_same_function(fast_layers.same_conv_transpose2d_relu, ref_deconv, x, w, b, dtype)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("cin,cout,size", [(1, 32, 28), (32, 64, 14), (3, 5, 12), (4, 8, 32)])
 def test_same_conv2d(dtype, cin, cout, size):
     x, w, b = rand(4, cin, size, size, seed=1), rand(cout, cin, 3, 3, seed=2) * 0.2, rand(cout, seed=3)
-    assert_same_function(fast_layers.same_conv2d, ref_conv, x, w, b, dtype)
+    assert_same_function(fast_layers.same_conv2d_relu, ref_conv, x, w, b, dtype)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
@@ -88,10 +90,10 @@ def _apply_out(x, w, b):
 def test_layers_accept_any_memory_format():
     x = rand(4, 8, 14, 14).contiguous(memory_format=torch.channels_last)
     w, b = rand(8, 4, 3, 3), rand(4)
-    torch.testing.assert_close(fast_layers.same_conv_transpose2d(x, w, b), ref_deconv(x, w, b), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fast_layers.same_conv_transpose2d_relu(x, w, b), ref_deconv(x, w, b), rtol=1e-5, atol=1e-5)
     xs = rand(4, 8, 28, 28)[..., ::2, ::2]  # a non-contiguous view
     w2 = rand(4, 8, 3, 3)
-    torch.testing.assert_close(fast_layers.same_conv2d(xs, w2, b), ref_conv(xs, w2, b), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fast_layers.same_conv2d_relu(xs, w2, b), ref_conv(xs, w2, b), rtol=1e-5, atol=1e-5)
 
 
 def pair(dtype=torch.float32, **kw):
@@ -100,6 +102,20 @@ def pair(dtype=torch.float32, **kw):
     base = BaselineVAE(**kw).to(dtype)
     base.load_state_dict(fast.state_dict())
     return fast, base
+
+
+def test_gradients_only_where_asked():
+    """Frozen weights or a constant input: the layers return no gradient for them, and the right
+    one for the rest (the backward passes skip what autograd does not need)."""
+    x, w, b = rand(2, 8, 6, 6, seed=1), rand(8, 4, 3, 3, seed=2), rand(4, seed=3)
+    for fast, ref, wt in ((fast_layers.same_conv_transpose2d_relu, ref_deconv, w),
+                          (fast_layers.same_conv2d_relu, ref_conv, w.transpose(0, 1).contiguous())):
+        xg, bg = x.clone().requires_grad_(), b.clone().requires_grad_()
+        fast(xg, wt, bg).sum().backward()
+        xr, br = x.clone().requires_grad_(), b.clone().requires_grad_()
+        ref(xr, wt, br).sum().backward()
+        torch.testing.assert_close(xg.grad, xr.grad, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(bg.grad, br.grad, rtol=1e-5, atol=1e-5)
 
 
 def test_same_parameters_as_baseline():
@@ -142,7 +158,7 @@ def one_thread():
 def test_short_training_run_tracks_baseline(one_thread):
     fast, base = pair()
     data = binary_images(640, seed=1)
-    opt_f = torch.optim.Adam(fast.parameters(), lr=1e-3)
+    opt_f = adam(fast.parameters(), 1e-3)  # the trainer's optimizer
     opt_b = torch.optim.Adam(base.parameters(), lr=1e-3)
     gen_f, gen_b = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
     losses_f, losses_b = [], []
