@@ -11,9 +11,11 @@ from shapes_vae.objectives import vae_loss
 
 
 def adam(parameters, learning_rate):
-    """Adam with torch's fused kernel: one pass over each parameter per step instead of about a
-    dozen small ops (measured +9% steps/s on CPU). Same update rule as the default
-    implementation; the order of float operations differs, so results differ in the last bits."""
+    """Adam with torch's fused kernel: one kernel per step for all parameters instead of about a
+    dozen ops per parameter. The update rule is the default one; the order of float operations
+    differs, so results differ from it in the last bits. On this project's CPU the optimizer
+    step is ~1% of a training step either way (2,503 against 2,536 img/s for the for-loop
+    form, median of 8 windows: noise); on CUDA every op saved is a kernel launch saved."""
     return torch.optim.Adam(parameters, lr=learning_rate, fused=True)
 
 
