@@ -40,9 +40,9 @@ class BaselineVAE(nn.Module):
         h = F.relu(self.enc_conv2(pad(h)))
         h = F.relu(self.enc_dense(h.flatten(1)))
         mu, logvar = self.enc_mu(h), self.enc_logvar(h)
-        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
         z = mu + torch.exp(0.5 * logvar) * eps
-        zd = z + noise_sigma * torch.randn(z.shape, generator=generator, dtype=z.dtype) if noise_sigma > 0 else z
+        zd = z + noise_sigma * torch.randn(z.shape, generator=generator, dtype=z.dtype, device=z.device) if noise_sigma > 0 else z
         h = F.relu(self.dec_dense(zd)).view(-1, *self.feature_shape)
         h = F.relu(crop(self.dec_deconv1(h), *h.shape[-2:]))
         h = F.relu(crop(self.dec_deconv2(h), *h.shape[-2:]))

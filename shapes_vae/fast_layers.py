@@ -23,6 +23,7 @@ Weights are rearranged on the fly (tiny), so parameters and state_dicts are unch
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 CL = torch.channels_last
 _conv_backward = torch.ops.aten.convolution_backward
@@ -71,12 +72,13 @@ class _SameConvTranspose2dReLU(torch.autograd.Function):
         h, w = x.shape[-2:]
         # oneDNN without its bias (see the module docstring), Keras' crop as a view, then
         # bias and ReLU in one new channels_last tensor
-        full = F.conv_transpose2d(x, weight, None, stride=2)
-        y = (full[:, :, : 2 * h, : 2 * w] + bias.view(1, -1, 1, 1)).relu_()
+        y = F.conv_transpose2d(x, weight, None, stride=2)[:, :, : 2 * h, : 2 * w]
+        y = (y if bias is None else y + bias.view(1, -1, 1, 1)).relu_()
         ctx.save_for_backward(x, weight, y)
         return y
 
     @staticmethod
+    @once_differentiable  # the masked gradient is written in place (out=): no double backward
     def backward(ctx, grad):
         x, weight, y = ctx.saved_tensors
         # the dropped last row/col of the full (2n+1)-wide output has zero gradient
@@ -137,7 +139,7 @@ class ConvTranspose2d(nn.ConvTranspose2d):
     decoder's logits layer) takes the fast CPU path; anything else is the stock layer."""
 
     def forward(self, x, output_size=None):
-        fast = (not x.is_cuda and output_size is None and self.out_channels == 1
+        fast = (x.device.type == "cpu" and x.dim() == 4 and output_size is None and self.out_channels == 1
                 and self.kernel_size == (3, 3) and self.stride == (1, 1) and self.padding == (1, 1)
                 and self.dilation == (1, 1) and self.groups == 1 and self.output_padding == (0, 0)
                 and self.bias is not None)

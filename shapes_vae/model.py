@@ -25,7 +25,7 @@ class SameConv2dReLU(nn.Conv2d):
         super().__init__(in_channels, out_channels, kernel_size=3, stride=2, padding=0)
 
     def forward(self, x):
-        if x.is_cuda:  # cuDNN is fast with the plain form
+        if x.device.type != "cpu":  # the fast forms are for CPU; cuDNN is fast with the plain one
             return F.relu(super().forward(F.pad(x, (0, 1, 0, 1))))
         return fast_layers.same_conv2d_relu(x, self.weight, self.bias)
 
@@ -41,7 +41,7 @@ class SameConvTranspose2dReLU(nn.ConvTranspose2d):
         super().__init__(in_channels, out_channels, kernel_size=3, stride=2, padding=0)
 
     def forward(self, x):
-        if x.is_cuda:  # cuDNN is fast with the plain form
+        if x.device.type != "cpu":  # the fast forms are for CPU; cuDNN is fast with the plain one
             h, w = x.shape[-2:]
             return F.relu(super().forward(x)[..., : 2 * h, : 2 * w])
         return fast_layers.same_conv_transpose2d_relu(x, self.weight, self.bias)

@@ -36,7 +36,8 @@ def keep_freed_memory():
     what was freed last) can hand them back to the kernel, so the next step page-faults them in
     and the kernel zeroes every page again: 1,600-3,400 faults per step in two of three measured
     runs, 5-10% of the step time (the benchmark prints `*_faults_per_step`). With the mmap
-    threshold fixed at 32 MiB (glibc's maximum) and a 1 GiB trim threshold they stay mapped.
+    threshold fixed at 32 MiB (the ceiling of glibc's own moving threshold on 64-bit) and a 1 GiB
+    trim threshold they stay mapped; blocks above 32 MiB are still mapped afresh.
     Values computed are unchanged; peak memory stays the step's working set. A no-op off glibc.
     Returns whether the settings were applied.
     """

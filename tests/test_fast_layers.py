@@ -189,3 +189,14 @@ def test_stock_config_falls_back_to_plain_layer():
     ref.load_state_dict(layer.state_dict())
     x = rand(2, 4, 5, 5)
     torch.testing.assert_close(layer(x), ref(x))
+
+
+def test_no_bias_and_unbatched_input():
+    """A bias-free layer is the plain function without bias; a 3-D (unbatched) input to the
+    logits layer takes the stock path, as nn.ConvTranspose2d accepts it."""
+    x, w = rand(2, 8, 5, 7, seed=1), rand(8, 4, 3, 3, seed=2)
+    torch.testing.assert_close(fast_layers.same_conv_transpose2d_relu(x, w, None),
+                               ref_deconv(x, w, None), rtol=1e-5, atol=1e-5)
+    layer = fast_layers.ConvTranspose2d(4, 1, 3, stride=1, padding=1)
+    x3 = rand(4, 6, 6, seed=4)
+    torch.testing.assert_close(layer(x3), ref_out(x3.unsqueeze(0), layer.weight, layer.bias)[0])

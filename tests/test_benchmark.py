@@ -1,0 +1,23 @@
+"""`make bench` runs end to end and its last line is the JSON the README quotes (tiny settings:
+this checks the plumbing, never a speed)."""
+import json
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def test_benchmark_prints_comparable_json():
+    out = subprocess.run(
+        [sys.executable, "bench/benchmark.py", "--train-only", "--rounds", "2", "--windows", "1", "--steps", "2",
+         "--threads", "1"],
+        cwd=ROOT, check=True, capture_output=True, text=True, timeout=600).stdout
+    lines = out.strip().splitlines()
+    result = json.loads(lines[-1])
+    assert result["device"] in ("cpu", "cuda") and result["threads"] == 1
+    assert len(result["windows_images_per_s"]["ours"]) == len(result["windows_images_per_s"]["baseline"]) == 2
+    assert result["train_images_per_s"] > 0 and result["baseline_images_per_s"] > 0
+    assert result["speedup"] == round(result["train_images_per_s"] / result["baseline_images_per_s"], 3)
+    assert result["speedup_paired"] > 0
+    assert result["train_faults_per_step"] >= 0 and result["baseline_faults_per_step"] >= 0
+    assert sum("round 2/2" in line for line in lines) == 2  # both trainers, every round, logged
