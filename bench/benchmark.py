@@ -67,16 +67,14 @@ def train_worker(which, steps, windows, threads):
         model = BaselineVAE().to(device)
         batches = (b[0].to(device) for _ in range(10**6) for b in baseline_loader(data, BATCH))
         step = lambda: baseline_step(model, opt, next(batches), 1.0, 0.0, gen)
-        opt_factory = lambda params: torch.optim.Adam(params, lr=1e-3)
     else:
         model = VAE().to(device)
         data = data.to(device)  # resident on the device, batches sliced from it
         shuffle = torch.Generator().manual_seed(2)
         batches = (data[i.to(device)] for _ in range(10**6) for i in epoch_batches(len(data), BATCH, shuffle))
         step = lambda: train_step(model, opt, next(batches), 1.0, 0.0, gen)
-        opt_factory = lambda params: adam(params, 1e-3)
     model.load_state_dict(state)
-    opt = opt_factory(model.parameters())
+    opt = adam(model.parameters(), 1e-3) if which == "ours" else torch.optim.Adam(model.parameters(), lr=1e-3)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(5):  # warm-up: oneDNN primitive caches, allocator, first touch
         step()
@@ -105,10 +103,12 @@ def run_timed(cmd, cwd=ROOT):
 
 def pipeline_changes():
     """Names of the stages `dvc status` reports as changed (empty when everything is current)."""
-    proc = subprocess.run(["dvc", "status", "--json"], cwd=ROOT, env=ENV, capture_output=True, text=True)
-    if proc.returncode:
-        return ["unknown: `dvc status` failed"]
-    return sorted(json.loads(proc.stdout or "{}"))
+    from shapes_vae.lockcheck import dvc_status
+
+    try:
+        return sorted(dvc_status(ROOT, env=ENV))
+    except RuntimeError as e:
+        return [f"unknown: {e}"]
 
 
 def generate_seconds():

@@ -18,7 +18,7 @@ Why (profiled on a 2-core AVX-512 CPU, torch 2.13 with oneDNN 3.x):
   pass over 13 MB, so its forward is one GEMM to the 9 kernel taps, laid out tap-major (nine
   (N, H, W) planes), followed by nine shifted adds: a transposed conv by definition (col2im).
   Its backward (the 1 -> C directions) is fast in oneDNN and is left to it.
-Weights are rearranged on the fly (tiny), so parameters and state_dicts are unchanged.
+Parameters and state_dicts are those of the plain layers (shapes_vae.model).
 """
 import torch
 import torch.nn as nn

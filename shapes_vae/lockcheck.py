@@ -9,15 +9,25 @@ import json
 import subprocess
 
 
+def dvc_status(repo, dvc="dvc", env=None):
+    """`dvc status --json` as {stage: changes} ({} when everything is current); raises
+    RuntimeError with dvc's message when it fails."""
+    r = subprocess.run([dvc, "status", "--json"], cwd=repo, capture_output=True, text=True, env=env)
+    if r.returncode:
+        raise RuntimeError(f"dvc status failed: {r.stderr.strip()}")
+    return json.loads(r.stdout or "{}")
+
+
 def stale_entries(repo, dvc="dvc"):
     """Lines like 'evaluate@standard: params.yaml evaluate modified'; empty when the lock is current."""
     tracked = set(subprocess.run(["git", "ls-files"], cwd=repo, capture_output=True, text=True,
                                  check=True).stdout.splitlines())
-    r = subprocess.run([dvc, "status", "--json"], cwd=repo, capture_output=True, text=True)
-    if r.returncode:
-        return [f"dvc status failed: {r.stderr.strip()}"]
+    try:
+        status = dvc_status(repo, dvc)
+    except RuntimeError as e:
+        return [str(e)]
     stale = []
-    for stage, changes in json.loads(r.stdout or "{}").items():
+    for stage, changes in status.items():
         for change in changes:
             if isinstance(change, str):  # "changed command", "always changed", ...
                 stale.append(f"{stage}: {change}")
