@@ -18,6 +18,19 @@ from shapes_vae.train_step import adam, epoch_batches, train_step  # noqa: E402
 TOL = {torch.float64: dict(rtol=1e-10, atol=1e-10), torch.float32: dict(rtol=1e-5, atol=1e-5)}
 
 
+@pytest.fixture(autouse=True)
+def nan_filled_new_memory():
+    """Every test here runs with torch filling each new uninitialised tensor with NaN, so a fast
+    path reading memory it has not written (a pad row left unzeroed, say) fails the comparison.
+    The trainer turns that fill off for speed (runtime.configure_torch); this is why it may."""
+    was = torch.are_deterministic_algorithms_enabled(), torch.utils.deterministic.fill_uninitialized_memory
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.utils.deterministic.fill_uninitialized_memory = True
+    yield
+    torch.use_deterministic_algorithms(was[0], warn_only=True)
+    torch.utils.deterministic.fill_uninitialized_memory = was[1]
+
+
 def ref_conv(x, w, b):  # Keras 'same', stride 2: pad bottom/right, then a plain conv, ReLU
     return F.relu(F.conv2d(F.pad(x, (0, 1, 0, 1)), w, b, stride=2))
 
