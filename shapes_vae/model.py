@@ -2,14 +2,25 @@
 
 Keras pads a stride-2 'same' convolution only on the bottom/right (TensorFlow puts the odd
 padding pixel last), whereas PyTorch's padding=1 pads both sides; the two give differently
-aligned feature maps. We reproduce Keras exactly: pad (0, 1, 0, 1) then convolve, and for the
-transposed convolution keep output rows/columns 0 .. 2n-1 of the full (2n+1)-wide result.
+aligned feature maps. Keras' stride-2 transposed convolution keeps output rows/columns
+0 .. 2n-1 of the full (2n+1)-wide result, PyTorch's padding=1, output_padding=1 keeps 1 .. 2n.
 Weights use Keras' defaults too: Glorot-uniform kernels, zero biases.
 
-Memory format: on CPU the convolutions run through shapes_vae.fast_layers, which keeps
-activations channels_last (NHWC) and computes the same functions faster (see that module).
-Inputs may be in any layout; outputs of the conv layers are channels_last, which only changes
-strides, never values or shapes. Parameters and state_dict keys are those of the plain layers.
+How we reproduce Keras exactly: rotate by 180 degrees. A kernel-3 layer applied to a map
+rotated by 180 degrees, with its kernel rotated too, gives the rotated result of the original
+layer but with the one-sided padding on the other side: bottom/right becomes top/left, where
+PyTorch's symmetric padding puts it (the extra bottom/right row and column of padding=1 are
+never read by a stride-2 kernel-3 conv on an even-sized map), and rows 0 .. 2n-1 of a
+transposed conv become rows 1 .. 2n. So `encode` rotates its input, every conv layer runs as a
+stock PyTorch layer with padding 1 on rotated maps with rotated kernels, the dense layers take
+their weights re-indexed to the rotated maps' (H, W, C) memory order, and `decode` rotates
+the logits back. The rotations touch only the 1-channel input and output and the weights
+(tests/test_fast_layers.py checks it all against the plain Keras-aligned layers of
+bench/baseline.py). Parameters and state_dict keys are those of the plain layers, in Keras'
+orientation.
+
+Memory format: conv activations are channels_last (NHWC), which oneDNN needs to be fast on
+the CPU (see shapes_vae.fast_layers); it changes strides, never values or shapes.
 """
 import torch
 import torch.nn as nn
@@ -18,33 +29,52 @@ import torch.nn.functional as F
 from shapes_vae import fast_layers
 
 
+def rot180(t):
+    """t rotated by 180 degrees in its last two (spatial) dimensions."""
+    return t.flip(-2, -1)
+
+
+def to_rotated_nhwc(t, dim, channels, size):
+    """Re-index dimension `dim` of t from the (C, H, W) order of a feature map to the (H, W, C)
+    order of the same map rotated by 180 degrees and stored channels_last."""
+    t = t.movedim(dim, 0)
+    rest = t.shape[1:]
+    t = t.reshape(channels, size, size, *rest).flip(1, 2).movedim(0, 2)
+    return t.reshape(channels * size * size, *rest).movedim(0, dim)
+
+
 class SameConv2dReLU(nn.Conv2d):
-    """Conv2d, kernel 3, stride 2, Keras 'same' padding, then ReLU: (H, W) -> (H/2, W/2)."""
+    """Keras' Conv2d, kernel 3, stride 2, 'same' padding, then ReLU: (H, W) -> (H/2, W/2),
+    on maps rotated by 180 degrees (the module docstring says why)."""
 
     def __init__(self, in_channels, out_channels):
         super().__init__(in_channels, out_channels, kernel_size=3, stride=2, padding=0)
 
-    def forward(self, x):
-        if x.device.type != "cpu":  # the fast forms are for CPU; cuDNN is fast with the plain one
-            return F.relu(super().forward(F.pad(x, (0, 1, 0, 1))))
-        return fast_layers.same_conv2d_relu(x, self.weight, self.bias)
+    def forward(self, x_rotated):
+        return fast_layers.conv2d_relu(x_rotated, rot180(self.weight), self.bias)
 
 
 class SameConvTranspose2dReLU(nn.ConvTranspose2d):
-    """ConvTranspose2d, kernel 3, stride 2, Keras 'same' padding, then ReLU: (H, W) -> (2H, 2W).
-
-    Output pixel y receives input i through kernel tap k where y = 2i + k (k = 0, 1, 2); the
-    full result is 2H + 1 wide and Keras drops the last row and column.
-    """
+    """Keras' ConvTranspose2d, kernel 3, stride 2, 'same' padding, then ReLU: (H, W) -> (2H, 2W),
+    on maps rotated by 180 degrees. Output pixel y receives input i through kernel tap k where
+    y = 2i + k; Keras keeps y = 0 .. 2H-1 of the full 2H+1."""
 
     def __init__(self, in_channels, out_channels):
         super().__init__(in_channels, out_channels, kernel_size=3, stride=2, padding=0)
 
-    def forward(self, x):
-        if x.device.type != "cpu":  # the fast forms are for CPU; cuDNN is fast with the plain one
-            h, w = x.shape[-2:]
-            return F.relu(super().forward(x)[..., : 2 * h, : 2 * w])
-        return fast_layers.same_conv_transpose2d_relu(x, self.weight, self.bias)
+    def forward(self, x_rotated):
+        return fast_layers.conv_transpose2d_relu(x_rotated, rot180(self.weight), self.bias)
+
+
+class SameConvTranspose2d(nn.ConvTranspose2d):
+    """ConvTranspose2d, kernel 3, stride 1, padding 1 ('same' in both frameworks), on maps
+    rotated by 180 degrees."""
+
+    def __init__(self, in_channels, out_channels):
+        super().__init__(in_channels, out_channels, kernel_size=3, stride=1, padding=1)
+
+    def forward(self, x_rotated):
+        return fast_layers.conv_transpose2d_3x3(x_rotated, rot180(self.weight), self.bias)
 
 
 class VAE(nn.Module):
@@ -66,8 +96,7 @@ class VAE(nn.Module):
         self.dec_dense = nn.Linear(latent_dim, n_features)
         self.dec_deconv1 = SameConvTranspose2dReLU(c2, c2)
         self.dec_deconv2 = SameConvTranspose2dReLU(c2, c1)
-        # stride 1, kernel 3, 'same' = symmetric padding 1 in both frameworks
-        self.dec_out = fast_layers.ConvTranspose2d(c1, 1, kernel_size=3, stride=1, padding=1)
+        self.dec_out = SameConvTranspose2d(c1, 1)
         for m in self.modules():
             if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
                 nn.init.xavier_uniform_(m.weight)
@@ -75,15 +104,21 @@ class VAE(nn.Module):
 
     def encode(self, x):
         """x: (N, 1, H, W) in [0, 1] -> (mu, logvar), each (N, latent_dim)."""
-        h = self.enc_conv2(self.enc_conv1(x))  # each conv layer applies its own ReLU
-        h = F.relu(self.enc_dense(h.flatten(1)))
+        h = self.enc_conv2(self.enc_conv1(rot180(x)))  # each conv layer applies its own ReLU
+        # flatten in memory order (a view of the channels_last map), the weight re-indexed to it
+        c, s, _ = self.feature_shape
+        w = to_rotated_nhwc(self.enc_dense.weight, 1, c, s)
+        h = F.relu(F.linear(h.permute(0, 2, 3, 1).flatten(1), w, self.enc_dense.bias))
         return self.enc_mu(h), self.enc_logvar(h)
 
     def decode(self, z):
         """z: (N, latent_dim) -> logits (N, 1, H, W); sigmoid(logits) is the pixel probability."""
-        h = F.relu(self.dec_dense(z)).view(-1, *self.feature_shape)
+        c, s, _ = self.feature_shape
+        w = to_rotated_nhwc(self.dec_dense.weight, 0, c, s)
+        b = to_rotated_nhwc(self.dec_dense.bias, 0, c, s)
+        h = F.relu(F.linear(z, w, b)).view(-1, s, s, c).permute(0, 3, 1, 2)  # rotated, channels_last
         h = self.dec_deconv2(self.dec_deconv1(h))  # each applies its own ReLU
-        return self.dec_out(h)
+        return rot180(self.dec_out(h))
 
     def forward(self, x, noise_sigma=0.0, generator=None):
         """Encode, sample z = mu + sigma * eps, optionally add N(0, noise_sigma^2), decode.

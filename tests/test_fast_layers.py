@@ -1,5 +1,6 @@
-"""The fast CPU layers compute the plain layers' function (Keras alignment included), and the
-fast VAE trains like the plain one (bench/baseline.py) from the same weights."""
+"""The fast CPU layers, applied in the model's frame (maps and kernels rotated by 180 degrees),
+compute the plain Keras-aligned layers' function, and the fast VAE trains like the plain one
+(bench/baseline.py) from the same weights."""
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.baseline import BaselineVAE, baseline_step  # noqa: E402
 from shapes_vae import fast_layers  # noqa: E402
-from shapes_vae.model import VAE  # noqa: E402
+from shapes_vae.model import VAE, rot180, to_rotated_nhwc  # noqa: E402
 from shapes_vae.objectives import vae_loss  # noqa: E402
 from shapes_vae.train_step import adam, epoch_batches, train_step  # noqa: E402
 
@@ -71,42 +72,55 @@ def rand(*shape, seed=0):
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
+def in_model_frame(fast):
+    """A fast layer as the model applies it: on the rotated map with the rotated kernel, the
+    result rotated back (model.py's docstring explains why that is the Keras-aligned layer)."""
+    return lambda x, w, b: rot180(fast(rot180(x), rot180(w), b))
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("cin,cout,n", [(64, 64, 7), (64, 32, 14), (3, 5, 6), (8, 16, 16), (1, 4, 3)])
 def test_same_conv_transpose2d(dtype, cin, cout, n):
     x, w, b = rand(4, cin, n, n, seed=1), rand(cin, cout, 3, 3, seed=2) * 0.2, rand(cout, seed=3)
-    assert_same_function(fast_layers.same_conv_transpose2d_relu, ref_deconv, x, w, b, dtype)
+    assert_same_function(in_model_frame(fast_layers.conv_transpose2d_relu), ref_deconv, x, w, b, dtype)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("cin,cout,size", [(1, 32, 28), (32, 64, 14), (3, 5, 12), (4, 8, 32)])
 def test_same_conv2d(dtype, cin, cout, size):
     x, w, b = rand(4, cin, size, size, seed=1), rand(cout, cin, 3, 3, seed=2) * 0.2, rand(cout, seed=3)
-    assert_same_function(fast_layers.same_conv2d_relu, ref_conv, x, w, b, dtype)
+    assert_same_function(in_model_frame(fast_layers.conv2d_relu), ref_conv, x, w, b, dtype)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("cin,cout,size", [(32, 1, 28), (5, 1, 12), (8, 1, 32), (8, 3, 12)])
 def test_output_conv_transpose2d(dtype, cin, cout, size):
     x, w, b = rand(4, cin, size, size, seed=1), rand(cin, cout, 3, 3, seed=2) * 0.2, rand(cout, seed=3)
-    assert_same_function(_apply_out, ref_out, x, w, b, dtype)
+    assert_same_function(in_model_frame(fast_layers.conv_transpose2d_3x3), ref_out, x, w, b, dtype)
 
 
-def _apply_out(x, w, b):
-    """Call the fast layer but route gradients back to the test's own leaf tensors."""
-    layer = fast_layers.ConvTranspose2d(w.shape[0], w.shape[1], 3, stride=1, padding=1)
-    del layer.weight, layer.bias  # use the caller's tensors as the parameters
-    layer.weight, layer.bias = w, b
-    return layer(x)
+def test_dense_weights_reindexed_to_rotated_channels_last():
+    """Feature j of the flattened (C, H, W) map is feature to_rotated_nhwc(j) of the flattened
+    rotated channels_last map, so a dense layer gives the same result on either."""
+    h = rand(3, 4, 5, 5)
+    w = rand(6, 4 * 5 * 5, seed=1)
+    flat_rotated_nhwc = rot180(h).permute(0, 2, 3, 1).flatten(1)
+    torch.testing.assert_close(flat_rotated_nhwc @ to_rotated_nhwc(w, 1, 4, 5).t(), h.flatten(1) @ w.t())
+    wd = rand(4 * 5 * 5, 2, seed=2)
+    z = rand(3, 2, seed=3)
+    out = (z @ to_rotated_nhwc(wd, 0, 4, 5).t()).view(3, 5, 5, 4).permute(0, 3, 1, 2)
+    torch.testing.assert_close(rot180(out), (z @ wd.t()).view(3, 4, 5, 5))
 
 
 def test_layers_accept_any_memory_format():
     x = rand(4, 8, 14, 14).contiguous(memory_format=torch.channels_last)
     w, b = rand(8, 4, 3, 3), rand(4)
-    torch.testing.assert_close(fast_layers.same_conv_transpose2d_relu(x, w, b), ref_deconv(x, w, b), rtol=1e-5, atol=1e-5)
+    deconv = in_model_frame(fast_layers.conv_transpose2d_relu)
+    torch.testing.assert_close(deconv(x, w, b), ref_deconv(x, w, b), rtol=1e-5, atol=1e-5)
     xs = rand(4, 8, 28, 28)[..., ::2, ::2]  # a non-contiguous view
     w2 = rand(4, 8, 3, 3)
-    torch.testing.assert_close(fast_layers.same_conv2d_relu(xs, w2, b), ref_conv(xs, w2, b), rtol=1e-5, atol=1e-5)
+    conv = in_model_frame(fast_layers.conv2d_relu)
+    torch.testing.assert_close(conv(xs, w2, b), ref_conv(xs, w2, b), rtol=1e-5, atol=1e-5)
 
 
 def pair(dtype=torch.float32, **kw):
@@ -118,17 +132,25 @@ def pair(dtype=torch.float32, **kw):
 
 
 def test_gradients_only_where_asked():
-    """Frozen weights or a constant input: the layers return no gradient for them, and the right
-    one for the rest (the backward passes skip what autograd does not need)."""
-    x, w, b = rand(2, 8, 6, 6, seed=1), rand(8, 4, 3, 3, seed=2), rand(4, seed=3)
-    for fast, ref, wt in ((fast_layers.same_conv_transpose2d_relu, ref_deconv, w),
-                          (fast_layers.same_conv2d_relu, ref_conv, w.transpose(0, 1).contiguous())):
-        xg, bg = x.clone().requires_grad_(), b.clone().requires_grad_()
-        fast(xg, wt, bg).sum().backward()
-        xr, br = x.clone().requires_grad_(), b.clone().requires_grad_()
-        ref(xr, wt, br).sum().backward()
-        torch.testing.assert_close(xg.grad, xr.grad, rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(bg.grad, br.grad, rtol=1e-5, atol=1e-5)
+    """Frozen weights or a constant input (the first layer's data): the layers return no
+    gradient for them, and the right one for the rest (the backward skips what is not needed)."""
+    x, w = rand(2, 8, 6, 6, seed=1), rand(8, 4, 3, 3, seed=2)
+    layers = ((fast_layers.conv_transpose2d_relu, ref_deconv, w, rand(4, seed=3)),
+              (fast_layers.conv2d_relu, ref_conv, w.transpose(0, 1).contiguous(), rand(4, seed=3)),
+              (fast_layers.conv_transpose2d_3x3, ref_out, rand(8, 1, 3, 3, seed=4), rand(1, seed=5)))
+    for fast, ref, wt, b in layers:
+        for grad_of in ("x", "w"):
+            grads = []
+            for f in (in_model_frame(fast), ref):
+                xg, wg, bg = x.clone(), wt.clone(), b.clone()
+                leaves = [xg if grad_of == "x" else wg, bg]
+                for t in leaves:
+                    t.requires_grad_()
+                f(xg, wg, bg).square().sum().backward()
+                assert (xg.grad is None) == (grad_of == "w") and (wg.grad is None) == (grad_of == "x")
+                grads.append([t.grad for t in leaves])
+            for g, r in zip(*grads):
+                assert_close_scaled(g, r, TOL[torch.float32])
 
 
 def test_same_parameters_as_baseline():
@@ -196,20 +218,14 @@ def test_epoch_batches_is_a_seeded_permutation():
     assert all(torch.equal(s, t) for s, t in zip(a, b))
 
 
-def test_stock_config_falls_back_to_plain_layer():
-    layer = fast_layers.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1)
-    ref = nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1)
-    ref.load_state_dict(layer.state_dict())
-    x = rand(2, 4, 5, 5)
-    torch.testing.assert_close(layer(x), ref(x))
-
-
-def test_no_bias_and_unbatched_input():
-    """A bias-free layer is the plain function without bias; a 3-D (unbatched) input to the
-    logits layer takes the stock path, as nn.ConvTranspose2d accepts it."""
+def test_no_bias_and_unbatched_input_take_the_plain_path():
+    """Bias-free layers and 3-D (unbatched) inputs, which the model never passes, are the stock
+    PyTorch functions."""
     x, w = rand(2, 8, 5, 7, seed=1), rand(8, 4, 3, 3, seed=2)
-    torch.testing.assert_close(fast_layers.same_conv_transpose2d_relu(x, w, None),
-                               ref_deconv(x, w, None), rtol=1e-5, atol=1e-5)
-    layer = fast_layers.ConvTranspose2d(4, 1, 3, stride=1, padding=1)
-    x3 = rand(4, 6, 6, seed=4)
-    torch.testing.assert_close(layer(x3), ref_out(x3.unsqueeze(0), layer.weight, layer.bias)[0])
+    torch.testing.assert_close(fast_layers.conv_transpose2d_relu(x, w, None),
+                               F.relu(F.conv_transpose2d(x, w, None, stride=2, padding=1, output_padding=1)))
+    torch.testing.assert_close(fast_layers.conv2d_relu(x, w.transpose(0, 1), None),
+                               F.relu(F.conv2d(x, w.transpose(0, 1), None, stride=2, padding=1)))
+    x3, wo, bo = rand(4, 6, 6, seed=4), rand(4, 1, 3, 3, seed=5), rand(1, seed=6)
+    torch.testing.assert_close(fast_layers.conv_transpose2d_3x3(x3, wo, bo),
+                               F.conv_transpose2d(x3, wo, bo, stride=1, padding=1))
