@@ -16,6 +16,9 @@ Functions, for these reasons (profiled on a 2-core AVX-512 CPU, torch 2.13 with 
   pass over 13 MB, so its forward is one GEMM to the 9 kernel taps, laid out tap-major (nine
   (N, H, W) planes), followed by nine shifted adds: a transposed conv by definition (col2im).
   Its backward (the 1 -> C directions) is fast in oneDNN and is left to it.
+Under autocast (runtime.train_precision: bfloat16) the layers cast their inputs to the autocast
+type, as the stock layers do, and compute in it; the logits layer accumulates its nine taps and
+returns its result in float32.
 """
 import torch
 import torch.nn.functional as F
@@ -49,7 +52,7 @@ class _Conv2dReLU(torch.autograd.Function):
     def backward(ctx, grad):
         x, weight, y = ctx.saved_tensors
         need = ctx.needs_input_grad
-        g = _relu_backward(grad.contiguous(memory_format=CL), y, 0)
+        g = _relu_backward(grad.to(y.dtype).contiguous(memory_format=CL), y, 0)
         gx, gw, _ = _conv_backward(g, x, weight, None, [2, 2], [1, 1], [1, 1], False, [0, 0], 1,
                                    [need[0], need[1], False])
         return gx, gw, g.sum((0, 2, 3)) if need[2] else None
@@ -70,7 +73,7 @@ class _ConvTranspose2dReLU(torch.autograd.Function):
     def backward(ctx, grad):
         x, weight, y = ctx.saved_tensors
         need = ctx.needs_input_grad
-        g = _relu_backward(grad.contiguous(memory_format=CL), y, 0)
+        g = _relu_backward(grad.to(y.dtype).contiguous(memory_format=CL), y, 0)
         # one oneDNN call per gradient: asking for both at once was no faster
         args = (g, x, weight, None, [2, 2], [1, 1], [1, 1], True, [1, 1], 1)
         gx = _conv_backward(*args, [True, False, False])[0] if need[0] else None
@@ -89,8 +92,9 @@ class _ConvTranspose2dToOne(torch.autograd.Function):
         # taps[t, n, i, j] = sum_c weight[c, 0, kh, kw] * x[n, c, i, j], t = 3 kh + kw
         taps = torch.mm(weight.reshape(c, 9).t(), x.permute(0, 2, 3, 1).reshape(-1, c).t())
         taps = taps.view(9, n, h, w)
-        # col2im: tap (kh, kw) of input pixel (i, j) lands on output pixel (i+kh-1, j+kw-1)
-        acc = x.new_zeros(n, h + 2, w + 2)
+        # col2im: tap (kh, kw) of input pixel (i, j) lands on output pixel (i+kh-1, j+kw-1),
+        # summed in float32 at least (bfloat16 sums of nine taps would round nine times)
+        acc = x.new_zeros(n, h + 2, w + 2, dtype=torch.promote_types(x.dtype, torch.float32))
         for t in range(9):
             kh, kw = divmod(t, 3)
             acc[:, kh : kh + h, kw : kw + w] += taps[t]
@@ -100,26 +104,36 @@ class _ConvTranspose2dToOne(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
-        grad = grad.contiguous(memory_format=CL)
         need = ctx.needs_input_grad
+        gb = grad.sum((0, 2, 3)) if need[2] else None  # before any cast to a narrower type
+        grad = grad.to(x.dtype).contiguous(memory_format=CL)
         # one call per gradient, bias apart (asking for several at once was slower)
         args = (grad, x, weight, None, [1, 1], [1, 1], [1, 1], True, [0, 0], 1)
         gx = _conv_backward(*args, [True, False, False])[0] if need[0] else None
         if gx is not None:
             gx = gx.contiguous(memory_format=CL)  # x's layout, for the ReLU backward before it
         gw = _conv_backward(*args, [False, True, False])[1] if need[1] else None
-        return gx, gw, grad.sum((0, 2, 3)) if need[2] else None
+        return gx, gw, gb
 
 
 def _fast(x, bias):
     return x.device.type == "cpu" and x.dim() == 4 and bias is not None
 
 
+def _autocast(*tensors):
+    """The tensors in the autocast type when autocast is on (the casts are autograd ops, so
+    gradients reach float32 weights as float32), else unchanged."""
+    device = tensors[0].device.type
+    if not torch.is_autocast_enabled(device):
+        return tensors
+    return tuple(t.to(torch.get_autocast_dtype(device)) for t in tensors)
+
+
 def conv2d_relu(x, weight, bias):
     """relu(conv2d(x, weight, bias, stride=2, padding=1)): (N, C, H, W) -> (N, C', H/2, W/2)."""
     if not _fast(x, bias):
         return F.relu(F.conv2d(x, weight, bias, stride=2, padding=1))
-    return _Conv2dReLU.apply(x, weight, bias)
+    return _Conv2dReLU.apply(*_autocast(x, weight, bias))
 
 
 def conv_transpose2d_relu(x, weight, bias):
@@ -127,11 +141,11 @@ def conv_transpose2d_relu(x, weight, bias):
     (N, C, H, W) -> (N, C', 2H, 2W)."""
     if not _fast(x, bias):
         return F.relu(F.conv_transpose2d(x, weight, bias, stride=2, padding=1, output_padding=1))
-    return _ConvTranspose2dReLU.apply(x, weight, bias)
+    return _ConvTranspose2dReLU.apply(*_autocast(x, weight, bias))
 
 
 def conv_transpose2d_3x3(x, weight, bias):
     """conv_transpose2d(x, weight, bias, stride=1, padding=1): (N, C, H, W) -> (N, C', H, W)."""
     if not (_fast(x, bias) and weight.shape[1:] == (1, 3, 3)):
         return F.conv_transpose2d(x, weight, bias, stride=1, padding=1)
-    return _ConvTranspose2dToOne.apply(x, weight, bias)
+    return _ConvTranspose2dToOne.apply(*_autocast(x, weight, bias))

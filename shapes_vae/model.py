@@ -34,6 +34,12 @@ def rot180(t):
     return t.flip(-2, -1)
 
 
+def at_least_float32(t):
+    """t in float32 if it is in a narrower floating type (autocast's bfloat16), else unchanged:
+    the latent statistics and the logits stay float32 under autocast."""
+    return t.to(torch.promote_types(t.dtype, torch.float32))
+
+
 def to_rotated_nhwc(t, dim, channels, size):
     """Re-index dimension `dim` of t from the (C, H, W) order of a feature map to the (H, W, C)
     order of the same map rotated by 180 degrees and stored channels_last."""
@@ -109,7 +115,7 @@ class VAE(nn.Module):
         c, s, _ = self.feature_shape
         w = to_rotated_nhwc(self.enc_dense.weight, 1, c, s)
         h = F.relu(F.linear(h.permute(0, 2, 3, 1).flatten(1), w, self.enc_dense.bias))
-        return self.enc_mu(h), self.enc_logvar(h)
+        return at_least_float32(self.enc_mu(h)), at_least_float32(self.enc_logvar(h))
 
     def decode(self, z):
         """z: (N, latent_dim) -> logits (N, 1, H, W); sigmoid(logits) is the pixel probability."""
@@ -118,7 +124,7 @@ class VAE(nn.Module):
         b = to_rotated_nhwc(self.dec_dense.bias, 0, c, s)
         h = F.relu(F.linear(z, w, b)).view(-1, s, s, c).permute(0, 3, 1, 2)  # rotated, channels_last
         h = self.dec_deconv2(self.dec_deconv1(h))  # each applies its own ReLU
-        return rot180(self.dec_out(h))
+        return at_least_float32(rot180(self.dec_out(h)))
 
     def forward(self, x, noise_sigma=0.0, generator=None):
         """Encode, sample z = mu + sigma * eps, optionally add N(0, noise_sigma^2), decode.

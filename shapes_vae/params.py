@@ -136,6 +136,7 @@ SCHEMA = {
         "threads": Int(0, 1024),
         "progress": Choice("auto", "always", "never"),
         "resume_every": Int(0),
+        "train_precision": Choice("float32", "bfloat16"),
     },
     "models": {"standard": _model_schema(), "modified": _model_schema()},
     "classifier": {

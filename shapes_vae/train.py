@@ -113,7 +113,8 @@ def fit(name, model, train_x, val_x, cfg, runtime, log_path, resume_path=None, r
                        leave=False, disable=not progress, unit="batch")
         for b, idx in enumerate(batches):
             xb = train_x[idx.to(device)]
-            total, recon, kl = train_step(model, optimizer, xb, cfg["beta"], cfg["noise_sigma"], sample_gen)
+            total, recon, kl = train_step(model, optimizer, xb, cfg["beta"], cfg["noise_sigma"], sample_gen,
+                                          runtime["train_precision"])
             batch_losses.append(total)
             sums += torch.stack([total, recon, kl]) * len(idx)
             if progress and b % 10 == 0:

@@ -19,10 +19,15 @@ def adam(parameters, learning_rate):
     return torch.optim.Adam(parameters, lr=learning_rate, fused=True)
 
 
-def train_step(model, optimizer, x, beta, noise_sigma, generator):
+def train_step(model, optimizer, x, beta, noise_sigma, generator, precision="float32"):
     """Forward, loss, backward and optimizer step on batch x; returns detached batch means
-    (total, recon, kl)."""
-    logits, mu, logvar, _ = model(x, noise_sigma, generator)
+    (total, recon, kl).
+
+    precision "bfloat16" (runtime.train_precision) runs the forward, and so the backward, under
+    bfloat16 autocast: convolutions and matrix products in bfloat16; the weights, the optimizer,
+    the latent statistics, the logits and the loss stay float32."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+        logits, mu, logvar, _ = model(x, noise_sigma, generator)
     total, recon, kl = vae_loss(logits, x, mu, logvar, beta)
     optimizer.zero_grad(set_to_none=True)
     total.backward()

@@ -46,6 +46,7 @@ BAD_EDITS = [
     ("architecture.latent_dim", "8", "architecture.latent_dim must be an integer"),
     ("runtime.device", "gpu", "runtime.device must be one of auto, cpu, cuda"),
     ("runtime.progress", False, "runtime.progress must be one of auto, always, never"),
+    ("runtime.train_precision", "float16", "runtime.train_precision must be one of float32, bfloat16"),
     ("models.standard.learning_rate", "fast", "models.standard.learning_rate must be a number"),
     ("models.standard.learning_rate", 0, "models.standard.learning_rate must be in (0, 1)"),
     ("models.modified.beta", -1, "models.modified.beta must be in [0, inf]"),
