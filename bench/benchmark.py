@@ -1,6 +1,6 @@
 """Speed and memory of the pipeline; the last line printed is one JSON object.
 
-    python bench/benchmark.py [--rounds 5] [--steps 20] [--threads N] [--full-repro | --train-only]
+    python bench/benchmark.py [--rounds 5] [--steps 20] [--threads N] [--no-bf16] [--full-repro | --train-only]
 
 - train_images_per_s / baseline_images_per_s: the project's train step (shapes_vae.model.VAE +
   shapes_vae.train_step, batches sliced from a resident tensor) against the plain eager version
@@ -11,6 +11,8 @@
   rounds of each round's own ratio. Both print their page faults per step. Ours runs with the
   trainer's runtime set-up (runtime.configure_torch, which includes malloc reuse); the baseline
   with torch as it comes. train_peak_rss_mib is the largest trainer process of either kind.
+- train_bf16_images_per_s: our step with runtime.train_precision bfloat16 (autocast), measured
+  in the same rounds; not part of the speed-up, which compares float32 with float32.
 - generate_s: rendering the paper's 15,000 images (median of 3 calls in one process).
 - evaluate_s: `stages/evaluate.py` for both models plus `stages/information.py`, and the peak
   RSS of each stage process; noop_repro_s: `dvc repro` when nothing changed. Both need an
@@ -52,7 +54,8 @@ def train_worker(which, steps, windows, threads):
     from shapes_vae.runtime import configure_torch, select_device
     from shapes_vae.train_step import adam, epoch_batches, train_step
 
-    if which == "ours":  # the trainer's own runtime set-up (threads, malloc reuse)
+    precision = "bfloat16" if which == "ours-bf16" else "float32"
+    if which.startswith("ours"):  # the trainer's own runtime set-up (threads, malloc reuse)
         device = configure_torch({"device": "auto", "threads": threads})
     else:  # the obvious way: torch as it comes
         device = select_device("auto")
@@ -72,9 +75,9 @@ def train_worker(which, steps, windows, threads):
         data = data.to(device)  # resident on the device, batches sliced from it
         shuffle = torch.Generator().manual_seed(2)
         batches = (data[i.to(device)] for _ in range(10**6) for i in epoch_batches(len(data), BATCH, shuffle))
-        step = lambda: train_step(model, opt, next(batches), 1.0, 0.0, gen)
+        step = lambda: train_step(model, opt, next(batches), 1.0, 0.0, gen, precision)
     model.load_state_dict(state)
-    opt = adam(model.parameters(), 1e-3) if which == "ours" else torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3) if which == "baseline" else adam(model.parameters(), 1e-3)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(5):  # warm-up: oneDNN primitive caches, allocator, first touch
         step()
@@ -132,7 +135,8 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--full-repro", action="store_true", help="also time a full dvc repro --force")
     ap.add_argument("--train-only", action="store_true", help="only the training step comparison")
-    ap.add_argument("--worker", choices=["baseline", "ours"], help=argparse.SUPPRESS)
+    ap.add_argument("--no-bf16", action="store_true", help="skip the bfloat16 autocast step")
+    ap.add_argument("--worker", choices=["baseline", "ours", "ours-bf16"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         print(json.dumps(train_worker(args.worker, args.steps, args.windows, args.threads)))
@@ -142,7 +146,8 @@ def main():
 
     result = {"threads": args.threads or torch.get_num_threads(), "torch_version": torch.__version__,
               "cpu_count": os.cpu_count()}
-    rates, faults = {"baseline": [], "ours": []}, {"baseline": [], "ours": []}
+    kinds = ["baseline", "ours"] + ([] if args.no_bf16 else ["ours-bf16"])
+    rates, faults = {k: [] for k in kinds}, {k: [] for k in kinds}
     for r in range(args.rounds):
         for which in rates:
             out = subprocess.run([sys.executable, __file__, "--worker", which, "--steps", str(args.steps),
@@ -164,6 +169,8 @@ def main():
         statistics.median(rates["ours"][r * w:(r + 1) * w]) / statistics.median(rates["baseline"][r * w:(r + 1) * w])
         for r in range(args.rounds)), 3)
     result["windows_images_per_s"] = {k: [round(x) for x in v] for k, v in rates.items()}
+    if "ours-bf16" in rates:
+        result["train_bf16_images_per_s"] = round(statistics.median(rates["ours-bf16"]))
     result["train_faults_per_step"] = round(statistics.median(faults["ours"]))
     result["baseline_faults_per_step"] = round(statistics.median(faults["baseline"]))
     result["train_peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
