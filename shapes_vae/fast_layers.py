@@ -16,9 +16,9 @@ Functions, for these reasons (profiled on a 2-core AVX-512 CPU, torch 2.13 with 
   pass over 13 MB, so its forward is one GEMM to the 9 kernel taps, laid out tap-major (nine
   (N, H, W) planes), followed by nine shifted adds: a transposed conv by definition (col2im).
   Its backward (the 1 -> C directions) is fast in oneDNN and is left to it.
-Under autocast (runtime.train_precision: bfloat16) the layers cast their inputs to the autocast
-type, as the stock layers do, and compute in it; the logits layer accumulates its nine taps and
-returns its result in float32.
+Under autocast (runtime.train_precision: bfloat16) the layers cast their float32 inputs to the
+autocast type, as the stock layers do, and compute in it; the logits layer sums its nine taps
+and its bias in float32 and returns float32.
 """
 import torch
 import torch.nn.functional as F
@@ -105,8 +105,8 @@ class _ConvTranspose2dToOne(torch.autograd.Function):
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         need = ctx.needs_input_grad
-        gb = grad.sum((0, 2, 3)) if need[2] else None  # before any cast to a narrower type
-        grad = grad.to(x.dtype).contiguous(memory_format=CL)
+        gb = grad.sum((0, 2, 3)) if need[2] else None  # in grad's type, before the cast below
+        grad = _channels_last(grad.to(x.dtype))  # the weight gradient took 2x as long with NCHW strides
         # one call per gradient, bias apart (asking for several at once was slower)
         args = (grad, x, weight, None, [1, 1], [1, 1], [1, 1], True, [0, 0], 1)
         gx = _conv_backward(*args, [True, False, False])[0] if need[0] else None
@@ -121,12 +121,13 @@ def _fast(x, bias):
 
 
 def _autocast(*tensors):
-    """The tensors in the autocast type when autocast is on (the casts are autograd ops, so
-    gradients reach float32 weights as float32), else unchanged."""
+    """The tensors in the autocast type when autocast is on, float32 ones only, as autocast casts
+    (the casts are autograd ops, so float32 weights get float32 gradients); else unchanged."""
     device = tensors[0].device.type
     if not torch.is_autocast_enabled(device):
         return tensors
-    return tuple(t.to(torch.get_autocast_dtype(device)) for t in tensors)
+    dtype = torch.get_autocast_dtype(device)
+    return tuple(t.to(dtype) if t.dtype == torch.float32 else t for t in tensors)
 
 
 def conv2d_relu(x, weight, bias):
@@ -148,4 +149,5 @@ def conv_transpose2d_3x3(x, weight, bias):
     """conv_transpose2d(x, weight, bias, stride=1, padding=1): (N, C, H, W) -> (N, C', H, W)."""
     if not (_fast(x, bias) and weight.shape[1:] == (1, 3, 3)):
         return F.conv_transpose2d(x, weight, bias, stride=1, padding=1)
-    return _ConvTranspose2dToOne.apply(*_autocast(x, weight, bias))
+    # the bias is added to the float32 sum as it is: no rounding of it or of its gradient
+    return _ConvTranspose2dToOne.apply(*_autocast(x, weight), bias)

@@ -36,7 +36,7 @@ def rot180(t):
 
 def at_least_float32(t):
     """t in float32 if it is in a narrower floating type (autocast's bfloat16), else unchanged:
-    the latent statistics and the logits stay float32 under autocast."""
+    the model returns its latent statistics and logits in float32 under autocast."""
     return t.to(torch.promote_types(t.dtype, torch.float32))
 
 
@@ -110,6 +110,8 @@ class VAE(nn.Module):
 
     def encode(self, x):
         """x: (N, 1, H, W) in [0, 1] -> (mu, logvar), each (N, latent_dim)."""
+        if x.shape[-2:] != (self.image_size, self.image_size):  # the rotation needs exactly this
+            raise ValueError(f"expected images of {self.image_size}x{self.image_size}, got {tuple(x.shape)}")
         h = self.enc_conv2(self.enc_conv1(rot180(x)))  # each conv layer applies its own ReLU
         # flatten in memory order (a view of the channels_last map), the weight re-indexed to it
         c, s, _ = self.feature_shape

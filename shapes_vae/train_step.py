@@ -24,8 +24,11 @@ def train_step(model, optimizer, x, beta, noise_sigma, generator, precision="flo
     (total, recon, kl).
 
     precision "bfloat16" (runtime.train_precision) runs the forward, and so the backward, under
-    bfloat16 autocast: convolutions and matrix products in bfloat16; the weights, the optimizer,
-    the latent statistics, the logits and the loss stay float32."""
+    bfloat16 autocast: convolutions and matrix products in bfloat16. The weights, the optimizer
+    and the loss stay float32, and the model returns the latent statistics and logits in float32.
+    """
+    if precision not in ("float32", "bfloat16"):
+        raise ValueError(f"precision must be float32 or bfloat16, got {precision!r}")
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16"):
         logits, mu, logvar, _ = model(x, noise_sigma, generator)
     total, recon, kl = vae_loss(logits, x, mu, logvar, beta)

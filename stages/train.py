@@ -37,7 +37,10 @@ def main(argv):
         model, _ = load_checkpoint(init_path, architecture=arch, image_size=image_size)
         inputs.append(init_path)
     model = model.to(device)
-    run_id = fingerprint(name, cfg, arch, runtime["device"], runtime["train_precision"], torch.get_num_threads(), *inputs)
+    # a saved state is resumed only by the same params, inputs, code and torch
+    code = [Path(__file__), *sorted(Path(__file__).resolve().parents[1].joinpath("shapes_vae").glob("*.py"))]
+    run_id = fingerprint(name, cfg, arch, runtime["device"], runtime["train_precision"], torch.get_num_threads(),
+                         torch.__version__, *inputs, *code)
     # outputs are written only when training completes, so a failure leaves the last good ones
     rows = fit(name, model, data["train"], data["val"], cfg, runtime, log, resume, run_id)
     save_checkpoint(ckpt, model, name, arch, cfg)
