@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from shapes_vae.model import VAE
+from shapes_vae.model import VAE, rot180
 from shapes_vae.objectives import clipped_bce_per_pixel, kl_to_standard_normal, reconstruction_nats, vae_loss
 
 
@@ -50,7 +50,9 @@ def test_model_shapes_and_parameter_count():
 
 
 def test_keras_same_alignment():
-    """A stride-2 'same' conv in Keras reads input rows 2i, 2i+1, 2i+2 (padding at the bottom only)."""
+    """A stride-2 'same' conv in Keras reads input rows 2i, 2i+1, 2i+2 (padding at the bottom only).
+    The model applies its conv layers to maps rotated by 180 degrees (model.py says why), so each
+    layer is seen from outside as rot180(layer(rot180(x)))."""
     m = VAE()
     conv = m.enc_conv1
     with torch.no_grad():
@@ -58,14 +60,14 @@ def test_keras_same_alignment():
         conv.bias.zero_()
         conv.weight[0, 0, 0, 0] = 1.0  # tap (0, 0) copies input pixel (2i, 2j)
         x = torch.arange(28 * 28, dtype=torch.float32).view(1, 1, 28, 28)
-        assert torch.equal(conv(x)[0, 0], x[0, 0, ::2, ::2])
+        assert torch.equal(rot180(conv(rot180(x)))[0, 0], x[0, 0, ::2, ::2])
         deconv = m.dec_deconv2
         deconv.weight.zero_()
         deconv.bias.zero_()
         deconv.weight[0, 0, 0, 0] = 1.0  # tap (0, 0): output (2i, 2j) = input (i, j)
         h = torch.zeros(1, 64, 14, 14)
         h[0, 0] = torch.arange(196, dtype=torch.float32).view(14, 14)
-        y = deconv(h)[0, 0]
+        y = rot180(deconv(rot180(h)))[0, 0]
         assert y.shape == (28, 28) and torch.equal(y[::2, ::2], h[0, 0]) and y[1::2].abs().sum() == 0
 
 
