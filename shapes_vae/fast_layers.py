@@ -52,7 +52,7 @@ class _Conv2dReLU(torch.autograd.Function):
     def backward(ctx, grad):
         x, weight, y = ctx.saved_tensors
         need = ctx.needs_input_grad
-        g = _relu_backward(grad.to(y.dtype).contiguous(memory_format=CL), y, 0)
+        g = _relu_backward(grad.contiguous(memory_format=CL), y, 0)
         gx, gw, _ = _conv_backward(g, x, weight, None, [2, 2], [1, 1], [1, 1], False, [0, 0], 1,
                                    [need[0], need[1], False])
         return gx, gw, g.sum((0, 2, 3)) if need[2] else None
@@ -73,7 +73,7 @@ class _ConvTranspose2dReLU(torch.autograd.Function):
     def backward(ctx, grad):
         x, weight, y = ctx.saved_tensors
         need = ctx.needs_input_grad
-        g = _relu_backward(grad.to(y.dtype).contiguous(memory_format=CL), y, 0)
+        g = _relu_backward(grad.contiguous(memory_format=CL), y, 0)
         # one oneDNN call per gradient: asking for both at once was no faster
         args = (g, x, weight, None, [2, 2], [1, 1], [1, 1], True, [1, 1], 1)
         gx = _conv_backward(*args, [True, False, False])[0] if need[0] else None

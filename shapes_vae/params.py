@@ -16,6 +16,7 @@ from shapes_vae.errors import PipelineError
 
 SHAPES = ("circle", "triangle", "rectangle")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("float32", "bfloat16")  # runtime.train_precision
 
 
 class Int:
@@ -136,7 +137,7 @@ SCHEMA = {
         "threads": Int(0, 1024),
         "progress": Choice("auto", "always", "never"),
         "resume_every": Int(0),
-        "train_precision": Choice("float32", "bfloat16"),
+        "train_precision": Choice(*PRECISIONS),
     },
     "models": {"standard": _model_schema(), "modified": _model_schema()},
     "classifier": {

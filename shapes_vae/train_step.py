@@ -8,6 +8,7 @@ resident data tensor instead of a DataLoader (which collates 128 single-image te
 import torch
 
 from shapes_vae.objectives import vae_loss
+from shapes_vae.params import PRECISIONS
 
 
 def adam(parameters, learning_rate):
@@ -27,8 +28,8 @@ def train_step(model, optimizer, x, beta, noise_sigma, generator, precision="flo
     bfloat16 autocast: convolutions and matrix products in bfloat16. The weights, the optimizer
     and the loss stay float32, and the model returns the latent statistics and logits in float32.
     """
-    if precision not in ("float32", "bfloat16"):
-        raise ValueError(f"precision must be float32 or bfloat16, got {precision!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be {' or '.join(PRECISIONS)}, got {precision!r}")
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16"):
         logits, mu, logvar, _ = model(x, noise_sigma, generator)
     total, recon, kl = vae_loss(logits, x, mu, logvar, beta)
