@@ -94,18 +94,21 @@ def train_worker(which, steps, windows, threads):
     return {"rates": rates, "faults_per_step": faults, "device": str(device)}
 
 
+STAGE_LINE = re.compile(r"Running stage '([^']+)'")
+
+
 def run_timed(cmd, cwd=ROOT):
-    """Wall time and peak RSS (MiB) of one child process (wait4 gives that child's own usage)."""
+    """Wall time, peak RSS (MiB) and output of one child process: wait4's ru_maxrss is the largest
+    of the child and the descendants it waited for (for `dvc repro`, its stage processes); the
+    output is its stdout and stderr as (seconds since the start, line) pairs."""
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = [(time.perf_counter() - t, line) for line in proc.stdout]
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t
     if os.waitstatus_to_exitcode(status):
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr.read().decode()}")
-    return wall, usage.ru_maxrss / 1024
-
-
-STAGE_LINE = re.compile(r"Running stage '([^']+)'")
+        raise SystemExit(f"{' '.join(cmd)} failed:\n" + "".join(line for _, line in lines[-30:]))
+    return wall, usage.ru_maxrss / 1024, lines
 
 
 def stage_seconds(lines, end):
@@ -115,18 +118,6 @@ def stage_seconds(lines, end):
     starts = [(t, m.group(1)) for t, line in lines if (m := STAGE_LINE.search(line))]
     ends = [t for t, _ in starts[1:]] + [end]
     return {name: round(e - t, 1) for (t, name), e in zip(starts, ends)}
-
-
-def run_repro_timed(cmd, cwd):
-    """run_timed for a `dvc repro`, with each stage's seconds (stage_seconds) from its output."""
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = [(time.perf_counter(), line) for line in proc.stdout]
-    _, status, usage = os.wait4(proc.pid, 0)
-    end = time.perf_counter()
-    if os.waitstatus_to_exitcode(status):
-        raise SystemExit(f"{' '.join(cmd)} failed:\n" + "".join(line for _, line in lines[-30:]))
-    return end - t, usage.ru_maxrss / 1024, stage_seconds(lines, end)
 
 
 def pipeline_changes():
@@ -217,7 +208,7 @@ def main():
         for name, cmd in (("evaluate@standard", ["stages/evaluate.py", "standard"]),
                           ("evaluate@modified", ["stages/evaluate.py", "modified"]),
                           ("information", ["stages/information.py"])):
-            stage_times[name], stage_rss[name] = run_timed([sys.executable, *cmd])
+            stage_times[name], stage_rss[name], _ = run_timed([sys.executable, *cmd])
             log(f"{name}: {stage_times[name]:.1f} s")
         result["evaluate_s"] = round(sum(stage_times.values()), 1)
         result["evaluate_stage_s"] = {k: round(v, 1) for k, v in stage_times.items()}
@@ -230,7 +221,8 @@ def main():
     if args.full_repro:
         with tempfile.TemporaryDirectory() as tmp:
             subprocess.run(["git", "clone", "-q", str(ROOT), tmp], check=True)
-            wall, rss, stages = run_repro_timed(["dvc", "repro", "--force"], cwd=tmp)
+            wall, rss, lines = run_timed(["dvc", "repro", "--force"], cwd=tmp)
+            stages = stage_seconds(lines, wall)
         result["full_repro_s"] = round(wall, 1)
         result["full_repro_stage_s"] = stages
         result["full_repro_peak_rss_mib"] = round(rss, 1)

@@ -29,6 +29,6 @@ def test_full_repro_stage_times_split_at_dvc_stage_lines():
 
     out = [(10.0, "Running stage 'generate':\n"), (10.1, "> python stages/generate.py\n"),
            (12.0, "Running stage 'train_standard':\n"), (12.5, "train standard: 50 epochs\n"),
-           (195.25, "Running stage 'evaluate@standard':\n"), (203.0, "Use `dvc push` to send your updates\n")]
+           (195.2, "Running stage 'evaluate@standard':\n"), (203.0, "Use `dvc push` to send your updates\n")]
     assert stage_seconds(out, 204.0) == {"generate": 2.0, "train_standard": 183.2, "evaluate@standard": 8.8}
     assert stage_seconds([(1.0, "Stage 'split' didn't change, skipping\n")], 2.0) == {}
