@@ -1,14 +1,20 @@
 # Two commands for a fresh machine: `make reproduce` and `make test`. Both create .venv on first
 # use and reinstall only when pyproject.toml changes.
-PYTHON ?= python3.11
+#
+# The interpreter: PYTHON if given (make test PYTHON=python3.13), else the first of these found on
+# PATH whose version the pinned torch has wheels for (pyproject.toml requires-python).
+PYTHON_CANDIDATES := python3.11 python3.12 python3.13 python3.14 python3.10 python3
+SUPPORTED := import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 14))
+PYTHON ?= $(firstword $(foreach p,$(PYTHON_CANDIDATES),$(if $(shell command -v $(p) >/dev/null 2>&1 && $(p) -c '$(SUPPORTED)' 2>/dev/null && echo ok),$(p))))
 VENV := .venv
 BIN := $(VENV)/bin
 # DVC stages run `python ...`: put the project's environment first on PATH
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: reproduce test bench verify plots-check clean-venv
+.PHONY: reproduce test test-fast bench verify plots-check clean-venv
 
 $(BIN)/.installed: pyproject.toml
+	@test -x $(BIN)/python || test -n "$(PYTHON)" || { echo "error: no Python 3.10-3.14 found (looked for $(PYTHON_CANDIDATES)); install one or pass PYTHON=..." >&2; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
@@ -19,6 +25,10 @@ reproduce: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
+
+# the fast tier: everything but the end-to-end runs of the real DVC pipeline
+test-fast: $(BIN)/.installed
+	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/benchmark.py $(BENCH_ARGS)
@@ -31,6 +41,7 @@ verify: $(BIN)/.installed
 # Debian's chromium (apt-get install chromium) and npm (see tools/check_plots_page.py)
 plots-check: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,browser]'
+	$(BIN)/dvc plots show --json | $(BIN)/python tools/check_plot_definitions.py
 	$(BIN)/dvc plots show
 	$(BIN)/python tools/check_plots_page.py
 

@@ -2,9 +2,11 @@
 
     python bench/benchmark.py [--rounds 5] [--steps 20] [--threads N] [--no-bf16] [--full-repro | --train-only]
 
-- train_images_per_s / baseline_images_per_s: the project's train step (shapes_vae.model.VAE +
+- train_images_per_s / baseline_images_per_s: the project's train step (the model
+  shapes_vae.backends.build_vae gives with runtime.backend auto, FastCPUVAE on the CPU, +
   shapes_vae.train_step, batches sliced from a resident tensor) against the plain eager version
-  written the obvious way (bench/baseline.py: stock layers, NCHW, a DataLoader), the paper's
+  written the obvious way (bench/baseline.py: the package's plain shapes_vae.model.VAE, stock
+  layers, NCHW, a DataLoader), the paper's
   model, batch 128, Adam, from the same initial weights on 10,500 images, after
   warm-up. Each runs in its own process and the two alternate, so load from other processes
   hits both alike; the median window counts (speedup), and speedup_paired is the median over
@@ -36,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 N_IMAGES, BATCH = 10_500, 128
+ARCHITECTURE = {"latent_dim": 8, "channels": [32, 64], "hidden": 16}  # the paper's, VAE()'s defaults
 ENV = os.environ | {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
 
 
@@ -48,7 +51,8 @@ def train_worker(which, steps, windows, threads):
     page faults per step (the process's minor faults over the timed steps)."""
     import torch
 
-    from bench.baseline import BaselineVAE, baseline_loader, baseline_step
+    from bench.baseline import baseline_loader, baseline_model, baseline_step
+    from shapes_vae.backends import build_vae
     from shapes_vae.model import VAE
     from shapes_vae.params import load_params
     from shapes_vae.render import generate_dataset
@@ -68,11 +72,11 @@ def train_worker(which, steps, windows, threads):
     state = VAE().state_dict()  # the same initial weights for both
     gen = torch.Generator(device).manual_seed(1)
     if which == "baseline":
-        model = BaselineVAE().to(device)
+        model = baseline_model(device)
         batches = (b[0].to(device) for _ in range(10**6) for b in baseline_loader(data, BATCH))
         step = lambda: baseline_step(model, opt, next(batches), 1.0, 0.0, gen)
     else:
-        model = VAE().to(device)
+        model = build_vae(ARCHITECTURE, data.shape[-1], "auto", device)
         data = data.to(device)  # resident on the device, batches sliced from it
         shuffle = torch.Generator().manual_seed(2)
         batches = (data[i.to(device)] for _ in range(10**6) for i in epoch_batches(len(data), BATCH, shuffle))

@@ -10,12 +10,11 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm import tqdm
 
-from shapes_vae.checkpoint import read_checkpoint, torch_bytes
 from shapes_vae.errors import PipelineError
-from shapes_vae.evaluation import inference
-from shapes_vae.io import write_bytes
+from shapes_vae.inference import inference
+from shapes_vae.io import read_torch_file, torch_bytes, write_bytes
+from shapes_vae.progress import EpochProgress
 from shapes_vae.runtime import seeded_generator
 
 FORMAT = "shapes-vae-classifier-1"
@@ -58,13 +57,14 @@ def accuracy(model, x, y, batch_size=1000):
     return float((predict_proba(model, x, batch_size).argmax(1) == y.cpu()).double().mean())
 
 
-def fit_classifier(model, train_x, train_y, val_x, val_y, cfg, progress=False):
+def fit_classifier(model, train_x, train_y, val_x, val_y, cfg, progress="never"):
     """Adam on the mean cross-entropy, seeded shuffles (one stream per epoch, as the VAE trainer).
     Returns one row per epoch: [epoch, train_loss, train_accuracy, val_accuracy]."""
     device = next(model.parameters()).device
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg["learning_rate"])
     n, rows = len(train_x), []
-    for epoch in tqdm(range(cfg["epochs"]), desc="classifier", disable=not progress, unit="epoch"):
+    epochs = EpochProgress("classifier", 0, cfg["epochs"], progress)
+    for epoch in epochs:
         model.train()
         order = torch.randperm(n, generator=seeded_generator("cpu", cfg["seed"], epoch, "classifier"))
         loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device)
@@ -82,6 +82,7 @@ def fit_classifier(model, train_x, train_y, val_x, val_y, cfg, progress=False):
             raise PipelineError(f"classifier: loss became {train_loss} at epoch {epoch + 1} "
                                 f"(classifier.learning_rate {cfg['learning_rate']:g})")
         rows.append([epoch + 1, train_loss, float(correct) / n, accuracy(model, val_x, val_y)])
+        epochs.done(epoch, train_loss=train_loss, train_accuracy=rows[-1][2], val_accuracy=rows[-1][3])
     model.eval()
     return rows
 
@@ -99,7 +100,7 @@ def save_classifier(path, model, classes, cfg, image_size):
 
 def load_classifier(path, device="cpu"):
     """(model, class names) from a checkpoint written by save_classifier; loaded without pickle."""
-    state = read_checkpoint(path, FORMAT, model="classifier")
+    state = read_torch_file(path, FORMAT, "classifier")
     model = build_classifier(state["config"], len(state["classes"]), state["image_size"])
     model.load_state_dict(state["state_dict"])
     return model.to(device).eval(), state["classes"]

@@ -7,19 +7,19 @@ restored afterwards). Images x are (N, 1, 28, 28) float32 in {0, 1}.
 Randomness. Each function that samples takes an integer seed and builds its own torch.Generator
 (on the CPU; the noise is moved to the model's device), so results never depend on the global RNG:
 
-- `paper_test_bce` and `elbo_terms` draw eps for the whole set at once, eps = randn((N, d)) from
-  Generator().manual_seed(seed): the same z as `model(x, generator=Generator().manual_seed(seed))`
-  on the full set, independent of batch_size; the two functions see the same z for the same seed.
+- the paper's test BCE and the ELBO terms (`evaluate_model`) decode one z per image, drawn for the
+  whole set at once (`sample_latents`), so they do not depend on batch_size and share the same z;
 - `iwae_nll` draws image i's K samples from its own generator (seeded from `per_image_seeds`), so the
   estimate is the same for any batch_size (any chunking over images or over K).
 """
-import contextlib
 import math
 
 import numpy as np
 import torch
 
-from .objectives import clipped_bce_per_pixel, kl_to_standard_normal, reconstruction_nats
+from shapes_vae.inference import inference
+from shapes_vae.model import reparameterize
+from shapes_vae.objectives import clipped_bce_per_pixel, kl_to_standard_normal, reconstruction_nats
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -33,18 +33,6 @@ EVALUATION_KEYS = (
     "iwae_k",
     "active_units",
 )
-
-
-@contextlib.contextmanager
-def inference(model):
-    """no_grad + eval mode for the duration, restoring the model's previous training flag."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        model.train(was_training)
 
 
 def _device(model):
@@ -75,7 +63,7 @@ def sample_latents(mu, logvar, seed):
     with seed (drawn at once for the whole set, so the z do not depend on any batching)."""
     g = torch.Generator().manual_seed(int(seed))
     eps = torch.randn(mu.shape, generator=g, dtype=mu.dtype)
-    return mu + torch.exp(0.5 * logvar) * eps.to(mu.device)
+    return reparameterize(mu, logvar, eps.to(mu.device))
 
 
 def _decode_pass(model, x, z, batch_size):
@@ -93,36 +81,9 @@ def _decode_pass(model, x, z, batch_size):
     return bce_total / x.numel(), recon_total / len(x)
 
 
-def paper_test_bce(model, x, seed, batch_size=512):
-    """The paper's 'test BCE': encode, draw ONE sampled z per image (not the mean), decode, mean
-    per-pixel BCE over all images and pixels with probabilities clipped to [1e-7, 1 - 1e-7].
-    A single-sample Monte-Carlo figure; it depends on the seed."""
-    batch_size = _check_batch_size(batch_size)
-    mu, logvar = encode_all(model, x, batch_size)
-    return _decode_pass(model, x, sample_latents(mu, logvar, seed), batch_size)[0]
-
-
-def mean_decode_bce(model, x, batch_size=512):
-    """As `paper_test_bce` but decoding the posterior mean mu: deterministic, no sampling."""
-    batch_size = _check_batch_size(batch_size)
-    mu, _ = encode_all(model, x, batch_size)
-    return _decode_pass(model, x, mu, batch_size)[0]
-
-
 def _elbo_dict(recon, mu, logvar):
     kl = float(kl_to_standard_normal(mu.double(), logvar.double()).mean())
     return {"recon_nats": recon, "kl_nats": kl, "neg_elbo_nats": recon + kl}
-
-
-def elbo_terms(model, x, seed, batch_size=512):
-    """Means over the set, in nats per image: reconstruction (one sampled z per image, the same z as
-    `paper_test_bce` for the same seed), closed-form KL to N(0, I), and the beta = 1 negative ELBO
-    (their sum). The negative ELBO is an upper bound on -log p(x) (up to the one-sample MC noise of
-    the reconstruction term). Returns {"recon_nats", "kl_nats", "neg_elbo_nats"}."""
-    batch_size = _check_batch_size(batch_size)
-    mu, logvar = encode_all(model, x, batch_size)
-    recon = _decode_pass(model, x, sample_latents(mu, logvar, seed), batch_size)[1]
-    return _elbo_dict(recon, mu, logvar)
 
 
 def per_image_seeds(seed, n):
@@ -139,11 +100,6 @@ def _eps_from_seeds(seeds, k, d):
     return out
 
 
-def per_image_eps(seed, n, k, d):
-    """The IWAE standard-normal draws: (n, k, d) float32, row i from image i's own generator."""
-    return _eps_from_seeds(per_image_seeds(seed, n), k, d)
-
-
 def iwae_log_weights(model, x, mu, logvar, eps, batch_size):
     """log w_ij = log p(x_i|z_ij) + log p(z_ij) - log q(z_ij|x_i), z_ij = mu_i + sigma_i * eps_ij.
 
@@ -153,7 +109,7 @@ def iwae_log_weights(model, x, mu, logvar, eps, batch_size):
     dev = _device(model)
     b, k, d = eps.shape
     mu64, logvar64, eps64 = mu.double(), logvar.double(), eps.double()
-    z64 = mu64[:, None, :] + torch.exp(0.5 * logvar64)[:, None, :] * eps64  # (B, K, d)
+    z64 = reparameterize(mu64[:, None, :], logvar64[:, None, :], eps64)  # (B, K, d)
     # log q(z|x) from eps directly: -0.5 * sum(log 2pi + logvar + eps^2)
     log_q = -0.5 * (LOG_2PI * d + logvar64.sum(1)[:, None] + eps64.pow(2).sum(2))
     log_p = -0.5 * (LOG_2PI * d + z64.pow(2).sum(2))
@@ -175,7 +131,7 @@ def iwae_nll(model, x, k, seed, batch_size=512):
 
     An upper bound on -log p(x) in expectation; it is non-increasing in K and equals the
     (sampled-KL) negative ELBO for K = 1. Image i's K samples come from its own generator
-    (`per_image_eps`), so the figure is identical for every batch_size.
+    (`per_image_seeds`), so the figure is identical for every batch_size.
 
     Memory: batch_size is the number of (image, sample) pairs decoded at once, so decoder
     activations scale as O(batch_size), independent of K and N (a few hundred kB of float32 per
@@ -224,8 +180,8 @@ def evaluate_model(model, x, seed, iwae_k, batch_size=512):
     """
     batch_size = _check_batch_size(batch_size)
     mu, logvar = encode_all(model, x, batch_size)
-    # one decoding of the sampled z serves test_bce and the ELBO (the same z as paper_test_bce and
-    # elbo_terms with this seed), one decoding of mu serves the mean-decode BCE
+    # one decoding of the sampled z serves test_bce and the ELBO terms, one decoding of mu the
+    # mean-decode BCE
     test_bce, recon = _decode_pass(model, x, sample_latents(mu, logvar, seed), batch_size)
     terms = _elbo_dict(recon, mu, logvar)
     out = {

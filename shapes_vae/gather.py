@@ -9,10 +9,9 @@ sweep was queued before later commits, or of every commit with --all-commits)
 and keeps the finished experiments whose name matches the pattern: run here, by the queue, or
 pulled from another machine with `dvc exp pull`. Queued, running and failed ones are listed on
 stderr and left out. Each row holds the experiment's name, its baseline commit, the params that
-differ between the rows, and the columns of COLUMNS. Nothing is typed by hand: the `report` stage
+differ between the rows, and every variant's columns of VARIANT_COLUMNS. Nothing is typed by hand: the `report` stage
 reads the CSV files this writes.
 """
-import argparse
 import csv
 import fnmatch
 import io
@@ -20,23 +19,35 @@ import json
 import subprocess
 import sys
 
-from shapes_vae.errors import PipelineError, run_stage
+from shapes_vae.errors import ArgumentParser, PipelineError, run_stage
 from shapes_vae.io import write_bytes
 
-# column: (metrics file, key path inside it)
-COLUMNS = {
-    "standard_test_bce": ("metrics/standard.json", "test_bce"),
-    "modified_test_bce": ("metrics/modified.json", "test_bce"),
-    "bits_total": ("metrics/information.json", "bits_total"),
-    "modified_rate_bits": ("metrics/information.json", "modified.rate_bits_upper_bound"),
-    "modified_mi_bits": ("metrics/information.json", "modified.mi_bits_estimate"),
-    "modified_recon_nats": ("metrics/modified.json", "recon_nats"),
-    "modified_kl_nats": ("metrics/modified.json", "kl_nats"),
-    "modified_active_units": ("metrics/modified.json", "active_units"),
-    "modified_prior_confident_share": ("metrics/modified.json", "prior_confident_share"),
-    "modified_prior_class_kl_from_uniform_bits": ("metrics/modified.json", "prior_class_kl_from_uniform_bits"),
-    "standard_prior_confident_share": ("metrics/standard.json", "prior_confident_share"),
+# per variant: column suffix -> (metrics file with {v} for the variant, key path inside it)
+VARIANT_COLUMNS = {
+    "test_bce": ("metrics/{v}.json", "test_bce"),
+    "rate_bits": ("metrics/information/{v}.json", "rate_bits_upper_bound"),
+    "mi_bits": ("metrics/information/{v}.json", "mi_bits_estimate"),
+    "recon_nats": ("metrics/{v}.json", "recon_nats"),
+    "kl_nats": ("metrics/{v}.json", "kl_nats"),
+    "active_units": ("metrics/{v}.json", "active_units"),
+    "prior_confident_share": ("metrics/{v}.json", "prior_confident_share"),
+    "prior_class_kl_from_uniform_bits": ("metrics/{v}.json", "prior_class_kl_from_uniform_bits"),
+    "mig_mean": ("metrics/factors/{v}.json", "mig_mean"),
 }
+
+
+def variants(params):
+    """The variant names in an experiment's flat params, in params.yaml order."""
+    return list(dict.fromkeys(k.split(".")[1] for k in params if k.startswith("models.") and k.count(".") >= 2))
+
+
+def columns(params):
+    """{column: (metrics file, key path)} of one experiment: every variant's columns, then
+    bits_total, the paper's bits of the variant params `report.paper_modified` names."""
+    out = {f"{v}_{suffix}": (f.format(v=v), key) for v in variants(params) for suffix, (f, key) in VARIANT_COLUMNS.items()}
+    modified = params.get("report.paper_modified", "modified")
+    out["bits_total"] = (f"metrics/information/{modified}.json", "paper_bits_estimate")
+    return out
 
 
 def _flatten(d, prefix=""):
@@ -106,15 +117,18 @@ def varying_params(rows):
 
 
 def table(rows, sort_by=None):
-    """(header, body): name, baseline, the varying params, then COLUMNS; sorted by sort_by (a
-    param key path) when given, else by name."""
+    """(header, body): name, baseline, the varying params, then the metrics columns of every
+    variant found in the rows; sorted by sort_by (a param key path) when given, else by name."""
     params = varying_params(rows)
-    header = ["experiment", "baseline", *params, *COLUMNS]
+    where = {}
+    for r in rows:
+        where |= columns(r["params"])
+    header = ["experiment", "baseline", *params, *where]
     key = (lambda r: (_number(r["params"].get(sort_by)), r["name"])) if sort_by else (lambda r: r["name"])
     body = []
     for r in sorted(rows, key=key):
         cells = [r["name"], r["baseline"][:7], *(_number(r["params"].get(p)) for p in params)]
-        cells += [_lookup(r["metrics"].get(f, {}), path) for f, path in COLUMNS.values()]
+        cells += [_lookup(r["metrics"].get(f, {}), path) for f, path in where.values()]
         body.append(cells)
     return header, body
 
@@ -138,7 +152,7 @@ def exp_show_json(all_commits=False, rev=None):
 
 
 def main(argv):
-    ap = argparse.ArgumentParser(prog="python -m shapes_vae.gather", description=__doc__.splitlines()[0])
+    ap = ArgumentParser(prog="python -m shapes_vae.gather", description=__doc__.splitlines()[0])
     ap.add_argument("patterns", nargs="+", metavar="pattern",
                     help="experiment names to gather, globs such as 'beta-*' (several: any of them)")
     ap.add_argument("--out", required=True, help="CSV file to write")
@@ -167,14 +181,15 @@ def main(argv):
     sort_by = args.sort_by or (varying[0] if varying else None)
     header, body = table(rows, sort_by)
     if args.plot:
-        from shapes_vae.figures import plot_rate_distortion
+        from shapes_vae.plotting import plot_rate_distortion
 
-        i_rate, i_dist = header.index("modified_rate_bits"), header.index("modified_recon_nats")
+        modified = rows[0]["params"].get("report.paper_modified", "modified")
+        i_rate, i_dist = header.index(f"{modified}_rate_bits"), header.index(f"{modified}_recon_nats")
         label = sort_by or "experiment"
         i_label = header.index(label)
         points = [{"rate_bits": r[i_rate], "distortion_nats": r[i_dist], label.split(".")[-1]: r[i_label]}
                   for r in body if r[i_rate] is not None and r[i_dist] is not None]
-        plot_rate_distortion(points, args.plot, f"Modified VAE, one point per experiment ({pattern})",
+        plot_rate_distortion(points, args.plot, f"{modified} VAE, one point per experiment ({pattern})",
                              label.split(".")[-1])
     write_bytes(args.out, to_csv(header, body).encode())
     print(f"gather: {len(body)} experiment(s) -> {args.out}" + (f", {args.plot}" if args.plot else ""))

@@ -15,6 +15,9 @@ it stands for; "estimate" marks a Monte-Carlo or plug-in figure with sampling er
 import math
 
 import numpy as np
+import torch
+
+from shapes_vae.objectives import kl_per_dimension
 
 LN2 = math.log(2.0)
 LOG_2PI = math.log(2.0 * math.pi)
@@ -68,8 +71,8 @@ def rate_bits(mu, logvar):
 
     An upper bound on I(X; Z) under the encoder (the rate: I(X;Z) = rate - KL(q(z) || p(z))).
     Returns (total, per_dim); per_dim[k] is the mean KL of dimension k."""
-    mu, logvar = _np(mu), _np(logvar)
-    per_dim = (0.5 * (mu**2 + np.exp(logvar) - 1.0 - logvar)).mean(axis=0) / LN2
+    kl = kl_per_dimension(torch.as_tensor(_np(mu)), torch.as_tensor(_np(logvar)))
+    per_dim = kl.numpy().mean(axis=0) / LN2
     return float(per_dim.sum()), per_dim
 
 

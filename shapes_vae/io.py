@@ -4,9 +4,11 @@ Every output is written to a temporary file in the same directory and renamed in
 an interrupted stage never leaves a truncated file under the final name.
 """
 import contextlib
+import csv
 import io
 import json
 import os
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path
@@ -14,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from shapes_vae.errors import PipelineError
+
+# torch is imported inside the functions that need it, so the stages that write no tensors start fast
 
 
 @contextlib.contextmanager
@@ -34,6 +38,39 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def staged_outputs(*outputs):
+    """Commit a stage's outputs whole: yield `staged(path)`, which maps each final output (a file or
+    a directory, relative to the working directory) to a place in a temporary folder beside them;
+    when the block ends without an error, move every output there into place, one after another
+    with nothing left to compute. On an error nothing is moved: the last run's outputs all stay.
+    The temporary folder (.staged-*, ignored by git and DVC) is removed either way."""
+    tmp = Path(tempfile.mkdtemp(prefix=".staged-", dir="."))
+    try:
+        yield lambda path: tmp / path
+        for out in map(Path, outputs):
+            src = tmp / out
+            if src.is_dir():
+                _replace_dir(src, out)
+            elif src.exists():
+                out.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(src, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _replace_dir(src, dest):
+    """dest becomes src: the old folder is renamed aside first, then deleted."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    old = None
+    if dest.exists():
+        old = Path(tempfile.mkdtemp(prefix=".staged-old-", dir="."))
+        os.replace(dest, old / "d")
+    os.replace(src, dest)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def write_bytes(path, data):
@@ -90,3 +127,40 @@ def read_json(path):
         raise PipelineError(f"{path}: file not found (run the stage that makes it: dvc repro)") from None
     except (ValueError, OSError) as e:
         raise PipelineError(f"{path}: not readable JSON ({e})") from None
+
+
+def write_csv_log(path, columns, rows):
+    """A per-epoch CSV log: the epoch number, then every value with 6 decimals."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow([r[0]] + [f"{v:.6f}" for v in r[1:]])
+    write_bytes(path, buf.getvalue().encode())
+
+
+def torch_bytes(obj):
+    """torch.save into memory: saved to a file, torch names the archive's root folder after the
+    file, and our temp file names are random; in memory the bytes depend on the content alone."""
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def read_torch_file(path, fmt, what):
+    """The dict saved at path, loaded without pickle (weights_only), checked to be of format `fmt`;
+    `what` names the file's content in the errors ("checkpoint", "classifier")."""
+    import torch
+
+    path = Path(path)
+    if not path.exists():
+        raise PipelineError(f"{path}: {what} not found (train it first: dvc repro)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, not a torch file, a pickle of arbitrary objects ...
+        raise PipelineError(f"{path}: not a readable {what} ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    if not isinstance(state, dict) or state.get("format") != fmt:
+        raise PipelineError(f"{path}: not a shapes-vae {what} (format {fmt} expected)")
+    return state

@@ -15,9 +15,14 @@ def reconstruction_nats(logits, x):
     return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
 
 
+def kl_per_dimension(mu, logvar):
+    """Closed-form KL( N(mu, exp(logvar)) || N(0, 1) ) of each latent dimension: (N, d)."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
 def kl_to_standard_normal(mu, logvar):
-    """Closed-form KL( N(mu, exp(logvar)) || N(0, I) ) summed over latent dimensions: (N,)."""
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
+    """The KL to N(0, I) summed over latent dimensions: (N,)."""
+    return kl_per_dimension(mu, logvar).sum(1)
 
 
 def vae_loss(logits, x, mu, logvar, beta):

@@ -8,6 +8,7 @@ Numbers: `dvc exp run -S` rewrites params.yaml as YAML 1.2, where `1e-3` is a fl
 that parses as a finite float; anything else that is not a number is an error.
 """
 import math
+import re
 from pathlib import Path
 
 import yaml
@@ -17,6 +18,7 @@ from shapes_vae.errors import PipelineError
 SHAPES = ("circle", "triangle", "rectangle")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("float32", "bfloat16")  # runtime.train_precision
+BACKENDS = ("auto", "plain", "fast_cpu")  # runtime.backend: see shapes_vae.backends
 
 
 class Int:
@@ -68,11 +70,12 @@ class Choice:
         return v
 
 
-class Bool:
+class Init:
+    """models.<name>.init: scratch, or the name of the variant to fine-tune from (checked against
+    the variants in _check_models)."""
+
     def check(self, v, where):
-        if not isinstance(v, bool):
-            raise PipelineError(f"{where} must be true or false, got {v!r}")
-        return v
+        return v if v == "scratch" else Name().check(v, where)
 
 
 class ListOf:
@@ -91,16 +94,36 @@ class ListOf:
         return out
 
 
-def _model_schema():
-    return {
-        "init": Choice("scratch", "standard"),
-        "beta": Float(0, None),
-        "noise_sigma": Float(0, None),
-        "epochs": Int(1),
-        "learning_rate": Float(0, 1, open=True),
-        "batch_size": Int(1),
-        "seed": Int(0),
-    }
+class Name:
+    """A model variant's name: it becomes a file name and a DVC stage key."""
+
+    def check(self, v, where):
+        if not isinstance(v, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", v) or v == "scratch":
+            raise PipelineError(f"{where} must be a variant name (lower-case letters, digits, _; not 'scratch'), got {v!r}")
+        return v
+
+
+class Mapping:
+    """Any number of named entries, each validated by the same schema."""
+
+    def __init__(self, entry, min_len=1):
+        self.entry, self.min_len = entry, min_len
+
+    def check(self, v, where):
+        if not isinstance(v, dict) or len(v) < self.min_len:
+            raise PipelineError(f"{where} must be a mapping of at least {self.min_len} named entries, got {v!r}")
+        return {Name().check(k, f"{where}.{k}"): _validate(x, self.entry, f"{where}.{k}") for k, x in v.items()}
+
+
+MODEL_SCHEMA = {
+    "init": Init(),
+    "beta": Float(0, None),
+    "noise_sigma": Float(0, None),
+    "epochs": Int(1),
+    "learning_rate": Float(0, 1, open=True),
+    "batch_size": Int(1),
+    "seed": Int(0),
+}
 
 
 SCHEMA = {
@@ -134,12 +157,13 @@ SCHEMA = {
     },
     "runtime": {
         "device": Choice(*DEVICES),
+        "backend": Choice(*BACKENDS),
         "threads": Int(0, 1024),
         "progress": Choice("auto", "always", "never"),
         "resume_every": Int(0),
         "train_precision": Choice(*PRECISIONS),
     },
-    "models": {"standard": _model_schema(), "modified": _model_schema()},
+    "models": Mapping(MODEL_SCHEMA),
     "classifier": {
         "seed": Int(0),
         "epochs": Int(1),
@@ -156,6 +180,8 @@ SCHEMA = {
         "confidence": Float(0, 1),
     },
     "information": {"seed": Int(0), "mi_samples_per_image": Int(1)},
+    "factors": {"bins": Int(2, 1000)},
+    "report": {"paper_standard": Name(), "paper_modified": Name()},
 }
 
 
@@ -175,8 +201,7 @@ def _validate(value, schema, where):
     return {k: _validate(value[k], sub, f"{where}.{k}") for k, sub in schema.items()}
 
 
-def _check_ranges(group, p, where):
-    """Rules that tie several keys together."""
+def _check_generate(p, where):
     def ordered(lo_key, hi_key, sub):
         d = p[sub]
         if d[lo_key] > d[hi_key]:
@@ -184,43 +209,85 @@ def _check_ranges(group, p, where):
                 f"{where}.{sub}.{lo_key} must be <= {where}.{sub}.{hi_key}, got {d[lo_key]} > {d[hi_key]}"
             )
 
-    if group == "generate":
-        ordered("centre_min", "centre_max", "circle")
-        ordered("radius_min", "radius_max", "circle")
-        ordered("vertex_min", "vertex_max", "triangle")
-        ordered("side_min", "side_max", "rectangle")
-        ordered("aspect_min", "aspect_max", "rectangle")
-        size, r = p["image_size"], p["rectangle"]
-        for sub, keys in (("circle", ("centre_min", "centre_max")), ("triangle", ("vertex_min", "vertex_max"))):
-            for k in keys:
-                if not 0 <= p[sub][k] < size:
-                    raise PipelineError(
-                        f"{where}.{sub}.{k} must lie inside the image [0, {size - 1}], got {p[sub][k]}"
-                    )
-        if not 0 <= r["corner_min"] <= r["far_edge_max"] < size:
-            raise PipelineError(
-                f"{where}.rectangle.far_edge_max must be in [corner_min, {size - 1}], got {r['far_edge_max']}"
-            )
-        longest = max(r["side_max"], round(r["side_max"] * r["aspect_max"]))
-        if r["corner_min"] + longest > r["far_edge_max"]:
-            raise PipelineError(
-                f"{where}.rectangle.side_max is too large: a {longest}-pixel extent from corner_min "
-                f"{r['corner_min']} passes far_edge_max {r['far_edge_max']}"
-            )
-        if size % 4:
-            raise PipelineError(f"{where}.image_size must be a multiple of 4 (two stride-2 layers), got {size}")
-    if group == "split":
-        total = p["train_fraction"] + p["val_fraction"] + p["test_fraction"]
-        if abs(total - 1.0) > 1e-9:
-            raise PipelineError(
-                f"{where}: train_fraction + val_fraction + test_fraction must sum to 1, got {total:g}"
-            )
-    if group == "models" and p["standard"]["init"] != "scratch":
-        raise PipelineError(f"{where}.standard.init must be scratch (it is the model others start from)")
+    ordered("centre_min", "centre_max", "circle")
+    ordered("radius_min", "radius_max", "circle")
+    ordered("vertex_min", "vertex_max", "triangle")
+    ordered("side_min", "side_max", "rectangle")
+    ordered("aspect_min", "aspect_max", "rectangle")
+    size, r = p["image_size"], p["rectangle"]
+    for sub, keys in (("circle", ("centre_min", "centre_max")), ("triangle", ("vertex_min", "vertex_max"))):
+        for k in keys:
+            if not 0 <= p[sub][k] < size:
+                raise PipelineError(f"{where}.{sub}.{k} must lie inside the image [0, {size - 1}], got {p[sub][k]}")
+    if not 0 <= r["corner_min"] <= r["far_edge_max"] < size:
+        raise PipelineError(f"{where}.rectangle.far_edge_max must be in [corner_min, {size - 1}], got {r['far_edge_max']}")
+    longest = max(r["side_max"], round(r["side_max"] * r["aspect_max"]))
+    if r["corner_min"] + longest > r["far_edge_max"]:
+        raise PipelineError(
+            f"{where}.rectangle.side_max is too large: a {longest}-pixel extent from corner_min "
+            f"{r['corner_min']} passes far_edge_max {r['far_edge_max']}"
+        )
+    if size % 4:
+        raise PipelineError(f"{where}.image_size must be a multiple of 4 (two stride-2 layers), got {size}")
 
 
-def load_params(groups, path="params.yaml"):
-    """Read `path` and return {group: validated settings} for each group named."""
+def _check_models(models, report):
+    """init names another variant (no cycles); the report's paper roles name variants."""
+    for name, cfg in models.items():
+        if cfg["init"] != "scratch" and cfg["init"] not in models:
+            raise PipelineError(f"models.{name}.init must be scratch or one of {', '.join(models)}; got {cfg['init']!r}")
+    for name in models:
+        seen, at = [name], models[name]["init"]
+        while at != "scratch":
+            if at in seen:
+                raise PipelineError(f"models.{name}.init: fine-tuning goes round in a circle ({' -> '.join(seen + [at])})")
+            seen.append(at)
+            at = models[at]["init"]
+    if report is not None:
+        for role in ("paper_standard", "paper_modified"):
+            if report[role] not in models:
+                raise PipelineError(f"report.{role} must name a variant of models ({', '.join(models)}), got {report[role]!r}")
+
+
+def _check_split(generate, split):
+    """Every part of the split gets at least one image of the data set that generate will draw."""
+    from shapes_vae.render import class_counts  # the labels' exact counts, drawn as generate draws them
+    from shapes_vae.split import split_sizes
+
+    total = split["train_fraction"] + split["val_fraction"] + split["test_fraction"]
+    if abs(total - 1.0) > 1e-9:
+        raise PipelineError(f"split: train_fraction + val_fraction + test_fraction must sum to 1, got {total:g}")
+    if generate is None:
+        return
+    fractions = [split[f"{k}_fraction"] for k in ("train", "val", "test")]
+    sizes = split_sizes(class_counts(generate), fractions)
+    for k, n in zip(("train", "val", "test"), sizes):
+        if n == 0:
+            raise PipelineError(f"split.{k}_fraction {split[k + '_fraction']:g} of generate.n_images "
+                                f"{generate['n_images']} leaves the {k} set empty")
+
+
+def _check_pipeline(models, dvc_yaml):
+    """The variants params.yaml defines are the ones dvc.yaml trains, each from where its init says:
+    stage `train` lists those from scratch, stage `finetune` maps the others to their init."""
+    stages = (_read(dvc_yaml).get("stages") or {})
+    scratch = list((stages.get("train") or {}).get("foreach") or [])
+    finetune = dict((stages.get("finetune") or {}).get("foreach") or {})
+    for name, cfg in models.items():
+        if cfg["init"] == "scratch" and name not in scratch:
+            raise PipelineError(f"models.{name}.init is scratch: add {name} to stages.train.foreach in {dvc_yaml}")
+        if cfg["init"] != "scratch" and finetune.get(name) != cfg["init"]:
+            raise PipelineError(f"models.{name}.init is {cfg['init']}: add `{name}: {cfg['init']}` to "
+                                f"stages.finetune.foreach in {dvc_yaml}")
+    for name in scratch + [n for n in finetune if n not in scratch]:
+        if name not in models:
+            raise PipelineError(f"{dvc_yaml} trains {name}, which params.yaml models does not define")
+        if name in scratch and models[name]["init"] != "scratch":
+            raise PipelineError(f"models.{name}.init is {models[name]['init']}, but {dvc_yaml} trains {name} "
+                                f"from scratch (stages.train.foreach): move it to stages.finetune.foreach")
+
+
+def _read(path):
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -232,13 +299,38 @@ def load_params(groups, path="params.yaml"):
         raise PipelineError(f"{path}: not valid YAML{at} ({getattr(e, 'problem', e)})") from None
     if not isinstance(raw, dict):
         raise PipelineError(f"{path}: must be a mapping of parameter groups")
+    return raw
+
+
+def validate(raw):
+    """{group: validated settings} for every group of SCHEMA present in raw, with the rules that
+    tie groups together; a missing group is left out (the stages that read it say so)."""
     out = {}
-    for group in groups:
-        if group not in raw:
-            raise PipelineError(f"{path}: {group} is missing")
-        try:
-            out[group] = _validate(raw[group], SCHEMA[group], group)
-            _check_ranges(group, out[group], group)
-        except PipelineError as e:
-            raise PipelineError(f"{path}: {e}") from None
+    for group, schema in SCHEMA.items():
+        if group in raw:
+            out[group] = _validate(raw[group], schema, group)
+    if "generate" in out:
+        _check_generate(out["generate"], "generate")
+    if "split" in out:
+        _check_split(out.get("generate"), out["split"])
+    if "models" in out:
+        _check_models(out["models"], out.get("report"))
     return out
+
+
+def load_params(groups, path="params.yaml"):
+    """Read `path`, validate every group in it (so a bad setting anywhere is refused by whichever
+    stage runs first, before any work) and return {group: validated settings} for `groups`."""
+    path = Path(path)
+    raw = _read(path)
+    try:
+        valid = validate(raw)
+        dvc_yaml = path.parent / "dvc.yaml"
+        if "models" in valid and dvc_yaml.exists():
+            _check_pipeline(valid["models"], dvc_yaml)
+        for group in groups:
+            if group not in valid:
+                raise PipelineError(f"{group} is missing")
+    except PipelineError as e:
+        raise PipelineError(f"{path}: {e}") from None
+    return {g: valid[g] for g in groups}

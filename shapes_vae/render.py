@@ -88,6 +88,13 @@ def draw_class_labels(rng, n, n_classes, class_draw):
     return rng.permutation(labels)
 
 
+def class_counts(p):
+    """How many images of each class generate_dataset(p) draws (its first draw), without rendering."""
+    rng = np.random.default_rng(p["seed"])
+    labels = draw_class_labels(rng, p["n_images"], len(p["classes"]), p["class_draw"])
+    return np.bincount(labels, minlength=len(p["classes"])).tolist()
+
+
 def generate_dataset(p):
     """Draw every image's factors from p (the validated `generate` params) and render them.
 

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from shapes_vae.classifier import predict_proba
-from shapes_vae.evaluation import encode_all, inference
+from shapes_vae.evaluation import encode_all
+from shapes_vae.inference import inference
 
 
 def decode_modes(vae, z, batch_size=500):

@@ -2,6 +2,19 @@
 import numpy as np
 
 
+def _cuts(n, fractions):
+    """Where a class of n shuffled images is cut: at the rounded cumulative fractions."""
+    return np.rint(np.cumsum(fractions)[:-1] * n).astype(np.int64)
+
+
+def split_sizes(class_counts, fractions):
+    """The size of each part that stratified_split gives for classes of these counts."""
+    sizes = np.zeros(len(fractions), np.int64)
+    for n in class_counts:
+        sizes += np.diff(np.concatenate([[0], _cuts(n, fractions), [n]]))
+    return sizes.tolist()
+
+
 def stratified_split(labels, fractions, seed):
     """Split indices 0..N-1 into len(fractions) disjoint sets covering them all.
 
@@ -12,11 +25,9 @@ def stratified_split(labels, fractions, seed):
     """
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
-    cuts = np.cumsum(fractions)[:-1]
     parts = [[] for _ in fractions]
     for c in np.unique(labels):
         idx = rng.permutation(np.flatnonzero(labels == c))
-        bounds = np.rint(cuts * len(idx)).astype(np.int64)
-        for part, chunk in zip(parts, np.split(idx, bounds)):
+        for part, chunk in zip(parts, np.split(idx, _cuts(len(idx), fractions))):
             part.append(chunk)
     return [np.sort(np.concatenate(p)).astype(np.int64) for p in parts]

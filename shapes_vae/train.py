@@ -7,21 +7,18 @@ draws, and with the saved optimizer state ends with bit-identical weights. Bit-i
 for the same machine type, torch version and thread count; other CPUs or thread counts can
 change the order of floating-point sums and so the last bits (see README, "What you can rely on").
 """
-import csv
 import hashlib
-import io
 import json
 import math
 import sys
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
-from shapes_vae.checkpoint import torch_bytes
 from shapes_vae.errors import PipelineError
-from shapes_vae.io import write_bytes
+from shapes_vae.io import torch_bytes, write_bytes, write_csv_log
 from shapes_vae.objectives import vae_loss
+from shapes_vae.progress import EpochProgress
 from shapes_vae.runtime import seeded_generator
 from shapes_vae.train_step import adam, epoch_batches, train_step
 
@@ -30,10 +27,6 @@ LOG_COLUMNS = [
     "train_loss", "train_recon", "train_kl", "train_neg_elbo",
     "val_loss", "val_recon", "val_kl", "val_neg_elbo",
 ]
-
-
-def show_progress(setting):
-    return setting == "always" or (setting == "auto" and sys.stderr.isatty())
 
 
 @torch.no_grad()
@@ -65,16 +58,6 @@ def fingerprint(*parts):
     return h.hexdigest()
 
 
-def write_log(path, rows, columns=LOG_COLUMNS):
-    """A per-epoch CSV log: the epoch number, then every value with 6 decimals."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(columns)
-    for r in rows:
-        w.writerow([r[0]] + [f"{v:.6f}" for v in r[1:]])
-    write_bytes(path, buf.getvalue().encode())
-
-
 def fit(name, model, train_x, val_x, cfg, runtime, log_path, resume_path=None, run_id=""):
     """Train `model` in place with the settings `cfg` (one `models.<name>` group).
 
@@ -99,25 +82,22 @@ def fit(name, model, train_x, val_x, cfg, runtime, log_path, resume_path=None, r
             print(f"{name}: resuming after epoch {start} from {resume_path}", file=sys.stderr)
         else:
             resume_path.unlink()
-    progress = show_progress(runtime["progress"])
     n = len(train_x)
-    epochs = tqdm(range(start, cfg["epochs"]), desc=name, initial=start, total=cfg["epochs"],
-                  disable=not progress, unit="epoch")
+    epochs = EpochProgress(name, start, cfg["epochs"], runtime["progress"])
     model.train()
     for epoch in epochs:
         # shuffle, training samples and validation samples: each from its own (seed, epoch) stream
         shuffle_gen = seeded_generator("cpu", cfg["seed"], epoch, "shuffle")
         sample_gen = seeded_generator(device, cfg["seed"], epoch, "train")
         batch_losses, sums = [], torch.zeros(3, device=device)
-        batches = tqdm(epoch_batches(n, cfg["batch_size"], shuffle_gen), total=math.ceil(n / cfg["batch_size"]),
-                       leave=False, disable=not progress, unit="batch")
+        batches = epochs.batches(epoch_batches(n, cfg["batch_size"], shuffle_gen), math.ceil(n / cfg["batch_size"]))
         for b, idx in enumerate(batches):
             xb = train_x[idx.to(device)]
             total, recon, kl = train_step(model, optimizer, xb, cfg["beta"], cfg["noise_sigma"], sample_gen,
                                           runtime["train_precision"])
             batch_losses.append(total)
             sums += torch.stack([total, recon, kl]) * len(idx)
-            if progress and b % 10 == 0:
+            if epochs.mode == "bars" and b % 10 == 0:
                 batches.set_postfix(loss=f"{total.item():.2f}")
         # one check per epoch instead of a device sync per batch: find the first bad batch
         finite = torch.isfinite(torch.stack(batch_losses))
@@ -131,12 +111,12 @@ def fit(name, model, train_x, val_x, cfg, runtime, log_path, resume_path=None, r
         val_loss, val_recon, val_kl = validation_terms(model, val_x, cfg["beta"], seeded_generator(device, cfg["seed"], epoch, "val"))
         rows.append([epoch + 1, train_loss, train_recon, train_kl, train_recon + train_kl,
                      val_loss, val_recon, val_kl, val_recon + val_kl])
-        epochs.set_postfix(train=f"{train_loss:.2f}", val=f"{val_loss:.2f}")
+        epochs.done(epoch, train_loss=train_loss, val_loss=val_loss)
         every = runtime["resume_every"]
         if resume_path and every and (epoch + 1) % every == 0 and epoch + 1 < cfg["epochs"]:
             write_bytes(resume_path, torch_bytes({"run_id": run_id, "epoch": epoch + 1, "rows": rows,
                                                   "model": model.state_dict(), "optimizer": optimizer.state_dict()}))
-    write_log(log_path, rows)  # once, complete: an interrupted run leaves no partial log
+    write_csv_log(log_path, LOG_COLUMNS, rows)  # once, complete: an interrupted run leaves no partial log
     if resume_path:
         resume_path.unlink(missing_ok=True)
     model.eval()

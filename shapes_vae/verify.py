@@ -16,6 +16,8 @@ from pathlib import Path
 
 import yaml
 
+from shapes_vae.errors import ArgumentParser
+
 RTOL = 0.02
 
 
@@ -63,6 +65,7 @@ def compare(old_lock, new_lock, old_metrics, new_metrics, rtol=RTOL):
 
 
 def main():
+    ArgumentParser(prog="python -m shapes_vae.verify", description=__doc__.splitlines()[0]).parse_args()
     root = Path(__file__).resolve().parents[1]
     env = os.environ | {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     metric_files = yaml.safe_load((root / "dvc.yaml").read_text())["metrics"]

@@ -1,8 +1,9 @@
-"""DVC stage `evaluate@<model>`: test-set metrics and figures of one trained model.
+"""DVC stage `evaluate@<variant>`: test-set metrics and figures of one trained variant.
 
-Writes metrics/<model>.json (the paper's test BCE beside sounder measures, and the generation
-quality scored by the shape classifier) and the model's own figures in figures/<model>/ -- each
-drawn from this model's decoder, never another's.
+Writes metrics/<variant>.json (the paper's test BCE beside sounder measures, and the generation
+quality scored by the shape classifier) and the variant's own figures in figures/<variant>/ --
+each drawn from this variant's decoder, never another's. The two are committed together: a
+failure anywhere leaves the last run's metrics and figures as they were.
 """
 import sys
 from pathlib import Path
@@ -14,36 +15,41 @@ from shapes_vae.classifier import load_classifier
 from shapes_vae.data import load_labelled_subsets
 from shapes_vae.errors import PipelineError, run_stage
 from shapes_vae.evaluation import evaluate_model
-from shapes_vae.io import write_json
+from shapes_vae.io import staged_outputs, write_json
 from shapes_vae.params import load_params
 from shapes_vae.runtime import configure_torch
 from shapes_vae.sample_quality import sample_quality
 
 
 def main(argv):
-    if len(argv) != 1 or argv[0] not in ("standard", "modified"):
-        raise PipelineError("usage: python stages/evaluate.py standard|modified")
+    p = load_params(["architecture", "runtime", "models", "evaluate"])
+    if len(argv) != 1 or argv[0] not in p["models"]:
+        raise PipelineError(f"usage: python stages/evaluate.py VARIANT (one of params.yaml models: {', '.join(p['models'])})")
     name = argv[0]
-    p = load_params(["architecture", "runtime", "evaluate"])
     cfg = p["evaluate"]
     device = configure_torch(p["runtime"])
     test, test_labels = load_labelled_subsets(["test"], device)["test"]
-    model, _ = load_checkpoint(f"models/{name}.pt", p["architecture"], test.shape[-1], device)
+    model, _ = load_checkpoint(f"models/{name}.pt", p["architecture"], test.shape[-1], device, p["runtime"]["backend"])
     classifier, classes = load_classifier("models/classifier.pt", device)
     metrics = evaluate_model(model, test, cfg["seed"], cfg["iwae_k"], cfg["batch_size"])
     quality, samples, probs = sample_quality(model, classifier, classes, test, test_labels, cfg["prior_samples"],
                                              cfg["seed"], cfg["confidence"], cfg["batch_size"])
     metrics.update(quality)
-    out = Path("figures") / name
+    metrics_path, figure_dir = Path(f"metrics/{name}.json"), Path("figures") / name
     title = f"{name} VAE"
     model = model.cpu()
-    figures.plot_reconstructions(model, test[:16].cpu(), out / "reconstructions.png", title, seed=cfg["seed"])
-    figures.plot_prior_samples(model, out / "prior_samples.png", title, seed=cfg["seed"])
-    figures.plot_latent_grid(model, out / "latent_grid.png", title)
-    figures.plot_latent_traversal(model, out / "latent_traversal.png", title)
-    figures.plot_classified_samples(samples, probs, classes, cfg["confidence"], out / "prior_samples_classified.png",
-                                    f"{title}: prior samples as the classifier sees them (red: top probability < {cfg['confidence']:g})")
-    write_json(f"metrics/{name}.json", metrics)  # last: a metrics file means the stage completed
+    with staged_outputs(metrics_path, figure_dir) as staged:
+        out = staged(figure_dir)
+        figures.plot_reconstructions(model, test[:16].cpu(), out / "reconstructions.png", title, seed=cfg["seed"])
+        figures.plot_prior_samples(model, out / "prior_samples.png", title, seed=cfg["seed"])
+        if model.latent_dim >= 2:
+            figures.plot_latent_grid(model, out / "latent_grid.png", title)
+        else:
+            print(f"evaluate {name}: no 2-D latent grid for a {model.latent_dim}-d latent (skipped)")
+        figures.plot_latent_traversal(model, out / "latent_traversal.png", title)
+        figures.plot_classified_samples(samples, probs, classes, cfg["confidence"], out / "prior_samples_classified.png",
+                                        f"{title}: prior samples as the classifier sees them (red: top probability < {cfg['confidence']:g})")
+        write_json(staged(metrics_path), metrics)
     print(f"evaluate {name}: test BCE (paper protocol) {metrics['test_bce']:.4f}, "
           f"-ELBO {metrics['neg_elbo_nats']:.2f} nats, IWAE(K={cfg['iwae_k']}) {metrics['iwae_nll_nats']:.2f} nats, "
           f"prior samples recognised {metrics['prior_confident_share']:.1%}")

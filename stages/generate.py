@@ -6,7 +6,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the package, without installing
 from shapes_vae.errors import run_stage
-from shapes_vae.io import save_npz
+from shapes_vae.io import save_npz, staged_outputs
 from shapes_vae.params import load_params
 from shapes_vae.render import generate_dataset
 
@@ -14,10 +14,11 @@ from shapes_vae.render import generate_dataset
 def main(argv):
     p = load_params(["generate"])["generate"]
     data = generate_dataset(p)
-    save_npz("data/shapes.npz", data)
-    from shapes_vae.figures import plot_examples_per_class  # matplotlib only once data is written
+    from shapes_vae.plotting import plot_examples_per_class  # matplotlib only after validation
 
-    plot_examples_per_class(data["images"], data["labels"], list(data["class_names"]), "figures/examples.png")
+    with staged_outputs("data/shapes.npz", "figures/examples.png") as staged:
+        save_npz(staged("data/shapes.npz"), data)
+        plot_examples_per_class(data["images"], data["labels"], list(data["class_names"]), staged("figures/examples.png"))
     per_class = np.bincount(data["labels"], minlength=len(p["classes"]))
     counts = ", ".join(f"{n} {c}" for c, n in zip(p["classes"], per_class))
     print(f"generate: {len(data['labels'])} images of {p['image_size']}x{p['image_size']} ({counts}) -> data/shapes.npz")

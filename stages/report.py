@@ -1,5 +1,5 @@
-"""DVC stage `report`: RESULTS.md, the results page, from the metrics files, the training logs
-and the gathered experiment tables sweeps/seeds.csv, sweeps/beta.csv and sweeps/sigma.csv."""
+"""DVC stage `report`: RESULTS.md, the results page, from every variant's metrics files and
+training log, and the gathered experiment tables sweeps/seeds.csv, sweeps/beta.csv and sweeps/sigma.csv."""
 import csv
 import sys
 from pathlib import Path
@@ -27,24 +27,27 @@ def last_epoch(path):
     return {k: float(v) for k, v in rows[-1].items()}
 
 
-def gathered(path):
+def gathered(path, roles):
     """Rows of an experiment table written by shapes_vae.gather."""
     rows = csv_rows(path, "gather the experiments: python -m shapes_vae.gather")
-    for k in ("experiment", "standard_test_bce", "modified_test_bce", "bits_total"):
+    for k in ("experiment", f"{roles['paper_modified']}_test_bce", "bits_total"):
         if rows and k not in rows[0]:
             raise PipelineError(f"{path}: no '{k}' column (write it with python -m shapes_vae.gather)")
     return rows
 
 
 def main(argv):
-    metrics = {name: read_json(f"metrics/{name}.json") for name in ("standard", "modified")}
-    info = read_json("metrics/information.json")
+    p = load_params(["models", "report"])
+    names, roles = list(p["models"]), p["report"]
+    metrics = {n: read_json(f"metrics/{n}.json") for n in names}
+    info = {n: read_json(f"metrics/information/{n}.json") for n in names}
+    factors = {n: read_json(f"metrics/factors/{n}.json") for n in names}
     classifier = read_json("metrics/classifier.json")
-    last = {name: last_epoch(f"logs/{name}.csv") for name in ("standard", "modified")}
-    seeds, sweep, sigma = (gathered(f"sweeps/{name}.csv") for name in ("seeds", "beta", "sigma"))
-    models = load_params(["models"])["models"]
-    training_seeds = {name: models[name]["seed"] for name in ("standard", "modified")}
-    write_bytes("RESULTS.md", results_markdown(metrics, info, last, classifier, seeds, sweep, sigma, training_seeds).encode())
+    last = {n: last_epoch(f"logs/{n}.csv") for n in names}
+    seeds, sweep, sigma = (gathered(f"sweeps/{name}.csv", roles) for name in ("seeds", "beta", "sigma"))
+    training_seeds = {n: p["models"][n]["seed"] for n in names}
+    page = results_markdown(names, metrics, info, factors, last, classifier, seeds, sweep, sigma, training_seeds, roles)
+    write_bytes("RESULTS.md", page.encode())
     print("report: RESULTS.md")
 
 

@@ -1,8 +1,9 @@
-"""DVC stages `train_standard` and `train_modified`: python stages/train.py <model name>.
+"""DVC stages `train@<variant>` and `finetune@<variant>`: python stages/train.py <variant>.
 
-Reads params groups architecture, runtime and models.<name>; writes models/<name>.pt and the
-per-epoch log logs/<name>.csv. An interrupted run leaves a resumable state in .resume/ and the
-next run with the same params and inputs continues from it.
+Trains the variant `models.<variant>` of params.yaml, from scratch or from the trained checkpoint
+of the variant its `init` names; writes models/<variant>.pt and the per-epoch log
+logs/<variant>.csv. An interrupted run leaves a resumable state in .resume/ and the next run with
+the same params, inputs and code continues from it.
 """
 import sys
 from pathlib import Path
@@ -10,7 +11,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 import torch
 
-from shapes_vae.checkpoint import build_model, load_checkpoint, save_checkpoint
+from shapes_vae.backends import build_vae
+from shapes_vae.checkpoint import load_checkpoint, save_checkpoint
 from shapes_vae.data import SHAPES_PATH, SPLIT_PATH, load_subsets
 from shapes_vae.errors import PipelineError, run_stage
 from shapes_vae.params import load_params
@@ -19,10 +21,10 @@ from shapes_vae.train import fingerprint, fit
 
 
 def main(argv):
-    if len(argv) != 1 or argv[0] not in ("standard", "modified"):
-        raise PipelineError("usage: python stages/train.py standard|modified")
-    name = argv[0]
     p = load_params(["architecture", "runtime", "models"])
+    if len(argv) != 1 or argv[0] not in p["models"]:
+        raise PipelineError(f"usage: python stages/train.py VARIANT (one of params.yaml models: {', '.join(p['models'])})")
+    name = argv[0]
     cfg, arch, runtime = p["models"][name], p["architecture"], p["runtime"]
     device = configure_torch(runtime)
     data = load_subsets(["train", "val"], device)
@@ -31,16 +33,15 @@ def main(argv):
     inputs = [Path(SHAPES_PATH), Path(SPLIT_PATH)]
     torch.manual_seed(cfg["seed"])  # weight initialisation
     if cfg["init"] == "scratch":
-        model = build_model(arch, image_size)
-    else:  # fine-tune another trained model with a fresh optimizer, as the reference did
+        model = build_vae(arch, image_size, runtime["backend"], device)
+    else:  # fine-tune another trained variant with a fresh optimizer, as the reference did
         init_path = Path(f"models/{cfg['init']}.pt")
-        model, _ = load_checkpoint(init_path, architecture=arch, image_size=image_size)
+        model, _ = load_checkpoint(init_path, arch, image_size, device, runtime["backend"])
         inputs.append(init_path)
-    model = model.to(device)
     # a saved state is resumed only by the same params, inputs, code and torch
     code = [Path(__file__), *sorted(Path(__file__).resolve().parents[1].joinpath("shapes_vae").glob("*.py"))]
-    run_id = fingerprint(name, cfg, arch, runtime["device"], runtime["train_precision"], torch.get_num_threads(),
-                         torch.__version__, *inputs, *code)
+    run_id = fingerprint(name, cfg, arch, runtime["device"], runtime["backend"], runtime["train_precision"],
+                         torch.get_num_threads(), torch.__version__, *inputs, *code)
     # outputs are written only when training completes, so a failure leaves the last good ones
     rows = fit(name, model, data["train"], data["val"], cfg, runtime, log, resume, run_id)
     save_checkpoint(ckpt, model, name, arch, cfg)

@@ -12,10 +12,9 @@ import torch
 from shapes_vae.classifier import accuracy, build_classifier, fit_classifier, save_classifier
 from shapes_vae.data import load_labelled_subsets
 from shapes_vae.errors import PipelineError, run_stage
-from shapes_vae.io import write_json
+from shapes_vae.io import staged_outputs, write_csv_log, write_json
 from shapes_vae.params import load_params
 from shapes_vae.runtime import configure_torch
-from shapes_vae.train import show_progress, write_log
 
 
 def main(argv):
@@ -30,16 +29,18 @@ def main(argv):
                             f"but params.yaml generate.classes lists {len(classes)} classes (rerun generate)")
     torch.manual_seed(cfg["seed"])  # weight initialisation
     model = build_classifier(cfg, len(classes), x["train"].shape[-1]).to(device)
-    rows = fit_classifier(model, x["train"], y["train"], x["val"], y["val"], cfg, show_progress(p["runtime"]["progress"]))
+    rows = fit_classifier(model, x["train"], y["train"], x["val"], y["val"], cfg, p["runtime"]["progress"])
     per_class = {}
     for ci, name in enumerate(classes):
         mask = y["test"] == ci
         per_class[name] = accuracy(model, x["test"][mask], y["test"][mask]) if bool(mask.any()) else None
     metrics = {f"{k}_accuracy": accuracy(model, x[k], y[k]) for k in ("train", "val", "test")}
     metrics["test_accuracy_per_class"] = per_class
-    save_classifier("models/classifier.pt", model, classes, cfg, x["train"].shape[-1])
-    write_log("logs/classifier.csv", rows, ["epoch", "train_loss", "train_accuracy", "val_accuracy"])
-    write_json("metrics/classifier.json", metrics)  # last: a metrics file means the stage completed
+    outputs = ("models/classifier.pt", "logs/classifier.csv", "metrics/classifier.json")
+    with staged_outputs(*outputs) as staged:
+        save_classifier(staged(outputs[0]), model, classes, cfg, x["train"].shape[-1])
+        write_csv_log(staged(outputs[1]), ["epoch", "train_loss", "train_accuracy", "val_accuracy"], rows)
+        write_json(staged(outputs[2]), metrics)
     print(f"train_classifier: {cfg['epochs']} epochs, test accuracy {metrics['test_accuracy']:.4f}")
 
 

@@ -1,21 +1,29 @@
-"""Fast CPU forms of the VAE's convolutions, PyTorch-aligned: same parameters, same function.
+"""The paper's VAE in a faster CPU form: same parameters, same function as shapes_vae.model.VAE.
 
-The model (shapes_vae.model) calls these on feature maps rotated by 180 degrees, where Keras'
-one-sided 'same' padding becomes PyTorch's symmetric padding (see its docstring), so every
-layer here is a stock PyTorch layer with padding 1 followed by ReLU. On devices other than the
-CPU they are exactly that (cuDNN is fast with the plain ops); on the CPU they are autograd
-Functions, for these reasons (profiled on a 2-core AVX-512 CPU, torch 2.13 with oneDNN 3.x):
+The trick is a rotation by 180 degrees. A kernel-3 layer applied to a map rotated by 180
+degrees, with its kernel rotated too, gives the rotated result of the original layer but with
+Keras' one-sided padding on the other side: bottom/right becomes top/left, where PyTorch's
+symmetric padding puts it (the extra bottom/right row and column of padding=1 are never read by
+a stride-2 kernel-3 conv on an even-sized map), and rows 0 .. 2n-1 of a transposed conv become
+rows 1 .. 2n. So `encode` rotates its input, every conv layer runs with padding 1 on rotated
+maps with rotated kernels, the dense layers take their weights re-indexed to the rotated maps'
+(H, W, C) memory order, and `decode` rotates the logits back. The rotations touch only the
+1-channel input and output and the weights, and no pad or crop copies a feature map.
+Parameters and state_dict keys are the plain model's, in Keras' orientation.
+
+The conv layers are autograd Functions, for these reasons (profiled on a 2-core AVX-512 CPU with
+oneDNN 3.x):
 - oneDNN convolutions are fast only in channels_last (NHWC). With NCHW tensors every conv call
   reorders input, output and gradients to a blocked layout and back, costing more than the
-  arithmetic, so activations stay channels_last here.
+  arithmetic, so activations stay channels_last here (it changes strides, never values).
 - The ReLU is part of the layer: the forward applies it in place to a result still in cache and
   saves that one tensor, and the backward masks the gradient once.
 - Bias gradients are plain sums of the masked gradient: asking oneDNN's weight-gradient call
-  for the bias as well took 7.5 ms against 5.7 + 0.2 ms for the 64->32 transposed conv.
-- The 32->1 logits layer: oneDNN's forward kernels for one output channel took 10-17 ms for a
-  pass over 13 MB, so its forward is one GEMM to the 9 kernel taps, laid out tap-major (nine
-  (N, H, W) planes), followed by nine shifted adds: a transposed conv by definition (col2im).
-  Its backward (the 1 -> C directions) is fast in oneDNN and is left to it.
+  for the bias as well was slower than the weight gradient alone plus the sum.
+- The 32->1 logits layer: oneDNN's forward kernels for one output channel are slow, so its
+  forward is one GEMM to the 9 kernel taps, laid out tap-major (nine (N, H, W) planes),
+  followed by nine shifted adds: a transposed conv by definition (col2im). Its backward (the
+  1 -> C directions) is fast in oneDNN and is left to it.
 Under autocast (runtime.train_precision: bfloat16) the layers cast their float32 inputs to the
 autocast type, as the stock layers do, and compute in it; the logits layer sums its nine taps
 and its bias in float32 and returns float32.
@@ -24,9 +32,25 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+from shapes_vae.model import VAE, at_least_float32
+
 CL = torch.channels_last
 _conv_backward = torch.ops.aten.convolution_backward
 _relu_backward = torch.ops.aten.threshold_backward  # grad * (y > 0)
+
+
+def rot180(t):
+    """t rotated by 180 degrees in its last two (spatial) dimensions."""
+    return t.flip(-2, -1)
+
+
+def to_rotated_nhwc(t, dim, channels, size):
+    """Re-index dimension `dim` of t from the (C, H, W) order of a feature map to the (H, W, C)
+    order of the same map rotated by 180 degrees and stored channels_last."""
+    t = t.movedim(dim, 0)
+    rest = t.shape[1:]
+    t = t.reshape(channels, size, size, *rest).flip(1, 2).movedim(0, 2)
+    return t.reshape(channels * size * size, *rest).movedim(0, dim)
 
 
 def _channels_last(t):
@@ -106,7 +130,7 @@ class _ConvTranspose2dToOne(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         need = ctx.needs_input_grad
         gb = grad.sum((0, 2, 3)) if need[2] else None  # in grad's type, before the cast below
-        grad = _channels_last(grad.to(x.dtype))  # the weight gradient took 2x as long with NCHW strides
+        grad = _channels_last(grad.to(x.dtype))  # the weight gradient is much slower with NCHW strides
         # one call per gradient, bias apart (asking for several at once was slower)
         args = (grad, x, weight, None, [1, 1], [1, 1], [1, 1], True, [0, 0], 1)
         gx = _conv_backward(*args, [True, False, False])[0] if need[0] else None
@@ -116,38 +140,64 @@ class _ConvTranspose2dToOne(torch.autograd.Function):
         return gx, gw, gb
 
 
-def _fast(x, bias):
-    return x.device.type == "cpu" and x.dim() == 4 and bias is not None
-
-
 def _autocast(*tensors):
     """The tensors in the autocast type when autocast is on, float32 ones only, as autocast casts
     (the casts are autograd ops, so float32 weights get float32 gradients); else unchanged."""
-    device = tensors[0].device.type
-    if not torch.is_autocast_enabled(device):
+    if not torch.is_autocast_enabled("cpu"):
         return tensors
-    dtype = torch.get_autocast_dtype(device)
+    dtype = torch.get_autocast_dtype("cpu")
     return tuple(t.to(dtype) if t.dtype == torch.float32 else t for t in tensors)
 
 
 def conv2d_relu(x, weight, bias):
     """relu(conv2d(x, weight, bias, stride=2, padding=1)): (N, C, H, W) -> (N, C', H/2, W/2)."""
-    if not _fast(x, bias):
-        return F.relu(F.conv2d(x, weight, bias, stride=2, padding=1))
     return _Conv2dReLU.apply(*_autocast(x, weight, bias))
 
 
 def conv_transpose2d_relu(x, weight, bias):
     """relu(conv_transpose2d(x, weight, bias, stride=2, padding=1, output_padding=1)):
     (N, C, H, W) -> (N, C', 2H, 2W)."""
-    if not _fast(x, bias):
-        return F.relu(F.conv_transpose2d(x, weight, bias, stride=2, padding=1, output_padding=1))
     return _ConvTranspose2dReLU.apply(*_autocast(x, weight, bias))
 
 
-def conv_transpose2d_3x3(x, weight, bias):
-    """conv_transpose2d(x, weight, bias, stride=1, padding=1): (N, C, H, W) -> (N, C', H, W)."""
-    if not (_fast(x, bias) and weight.shape[1:] == (1, 3, 3)):
-        return F.conv_transpose2d(x, weight, bias, stride=1, padding=1)
+def conv_transpose2d_to_one(x, weight, bias):
+    """conv_transpose2d(x, weight, bias, stride=1, padding=1): (N, C, H, W) -> (N, 1, H, W)."""
     # the bias is added to the float32 sum as it is: no rounding of it or of its gradient
     return _ConvTranspose2dToOne.apply(*_autocast(x, weight), bias)
+
+
+def _on_cpu(t):
+    if t.device.type != "cpu":
+        raise ValueError(f"FastCPUVAE runs on the CPU only, got a tensor on {t.device} (use shapes_vae.model.VAE)")
+
+
+class FastCPUVAE(VAE):
+    """shapes_vae.model.VAE computed in the rotated channels_last frame (the module docstring
+    says why): same layers and parameters, and `forward` (the sampling) is inherited."""
+
+    def extra_repr(self):
+        return "forward: shapes_vae.fast_cpu layers on maps rotated by 180 degrees, same function"
+
+    def encode(self, x):
+        _on_cpu(x)
+        if x.shape[-2:] != (self.image_size, self.image_size):  # the rotation needs exactly this
+            raise ValueError(f"expected images of {self.image_size}x{self.image_size}, got {tuple(x.shape)}")
+        h = rot180(x)
+        for conv in (self.enc_conv1, self.enc_conv2):
+            h = conv2d_relu(h, rot180(conv.weight), conv.bias)
+        # flatten in memory order (a view of the channels_last map), the weight re-indexed to it
+        c, s, _ = self.feature_shape
+        w = to_rotated_nhwc(self.enc_dense.weight, 1, c, s)
+        h = F.relu(F.linear(h.permute(0, 2, 3, 1).flatten(1), w, self.enc_dense.bias))
+        return at_least_float32(self.enc_mu(h)), at_least_float32(self.enc_logvar(h))
+
+    def decode(self, z):
+        _on_cpu(z)
+        c, s, _ = self.feature_shape
+        w = to_rotated_nhwc(self.dec_dense.weight, 0, c, s)
+        b = to_rotated_nhwc(self.dec_dense.bias, 0, c, s)
+        h = F.relu(F.linear(z, w, b)).view(-1, s, s, c).permute(0, 3, 1, 2)  # rotated, channels_last
+        for deconv in (self.dec_deconv1, self.dec_deconv2):
+            h = conv_transpose2d_relu(h, rot180(deconv.weight), deconv.bias)
+        h = conv_transpose2d_to_one(h, rot180(self.dec_out.weight), self.dec_out.bias)
+        return at_least_float32(rot180(h))
