@@ -11,8 +11,7 @@ import torch
 from shapes_vae.errors import PipelineError
 from shapes_vae.fast_cpu import FastCPUVAE
 from shapes_vae.model import VAE
-
-BACKENDS = ("auto", "plain", "fast_cpu")
+from shapes_vae.params import BACKENDS  # the runtime.backend choices, declared with the other settings
 FAST_CPU_ARCHITECTURE_KEYS = ("latent_dim", "channels", "hidden")
 
 

@@ -128,7 +128,8 @@ def table(rows, sort_by=None):
     body = []
     for r in sorted(rows, key=key):
         cells = [r["name"], r["baseline"][:7], *(_number(r["params"].get(p)) for p in params)]
-        cells += [_lookup(r["metrics"].get(f, {}), path) for f, path in where.values()]
+        own = columns(r["params"])  # each row's own files: report.paper_modified may differ between rows
+        cells += [_lookup(r["metrics"].get(f, {}), path) for f, path in (own.get(c, w) for c, w in where.items())]
         body.append(cells)
     return header, body
 

@@ -6,9 +6,10 @@ import time
 from tqdm import tqdm
 
 
-def progress_mode(setting, stream=sys.stderr):
+def progress_mode(setting, stream=None):
     """runtime.progress -> "bars", "lines" or "off". auto: bars on a terminal, lines elsewhere;
-    always: bars even off a terminal."""
+    always: bars even off a terminal. stream: sys.stderr at the call (where the lines go)."""
+    stream = sys.stderr if stream is None else stream
     if setting == "never":
         return "off"
     if setting == "always" or stream.isatty():

@@ -134,7 +134,7 @@ def generate_dataset(p):
             tri = render_triangles(v, size)
             # optional rejection of thin / degenerate triangles, redrawing only the rejected ones
             for _ in range(1000):
-                bad = np.flatnonzero(tri.reshape(m, -1).sum(1) < c["min_pixels"])
+                bad = np.flatnonzero(tri.reshape(m, size * size).sum(1) < c["min_pixels"])  # m may be 0
                 if len(bad) == 0:
                     break
                 v[bad] = _uniform_ints(rng, c["vertex_min"], c["vertex_max"], (len(bad), 3, 2))

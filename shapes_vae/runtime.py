@@ -7,9 +7,14 @@ the stages that call this declare runtime.device and runtime.threads as params.
 import ctypes
 import ctypes.util
 import hashlib
+import os
 import sys
 
-import torch
+# cuBLAS repeats its results only with a fixed workspace, and reads this when CUDA starts: set it
+# before anything can start CUDA (a no-op on the CPU; a user's own setting wins).
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+import torch  # noqa: E402
 
 from shapes_vae.errors import PipelineError
 
@@ -69,9 +74,10 @@ def configure_torch(runtime):
     if runtime["threads"] > 0:
         torch.set_num_threads(runtime["threads"])
     deterministic_algorithms()
+    torch.backends.cudnn.benchmark = False  # cuDNN's autotuner may pick other kernels run to run
     # Deterministic mode also fills every new uninitialised tensor with NaN, a debugging aid that
     # costs a write pass over each one: 1.4-1.6 ms of a 43-47 ms CPU training step, measured.
-    # Nothing here reads memory it has not written; tests/test_fast_layers.py checks the fast
+    # Nothing here reads memory it has not written; tests/test_model.py checks the fast
     # layers with the fill on.
     torch.utils.deterministic.fill_uninitialized_memory = False
     return select_device(runtime["device"])

@@ -68,10 +68,10 @@ def main():
     ArgumentParser(prog="python -m shapes_vae.verify", description=__doc__.splitlines()[0]).parse_args()
     root = Path(__file__).resolve().parents[1]
     env = os.environ | {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    metric_files = yaml.safe_load((root / "dvc.yaml").read_text())["metrics"]
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(["git", "clone", "-q", str(root), tmp], check=True)
         old_lock = yaml.safe_load((Path(tmp) / "dvc.lock").read_text())
+        metric_files = sorted(p.relative_to(tmp).as_posix() for p in Path(tmp).glob("metrics/**/*.json"))
         old_metrics = {m: json.loads((Path(tmp) / m).read_text()) for m in metric_files}
         print(f"verify: rerunning the full pipeline of {subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=tmp, capture_output=True, text=True).stdout.strip()} in {tmp} ...", flush=True)
         subprocess.run(["dvc", "repro", "--force"], cwd=tmp, env=env, check=True)

@@ -1,4 +1,8 @@
 import copy
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -7,6 +11,34 @@ import yaml
 from shapes_vae.tiny import make_tiny_project, tiny_params  # noqa: F401 (re-exported to the tests)
 
 ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ENV = os.environ | {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+
+
+def run(cwd, *cmd, check=True, timeout=900, env=None):
+    """A command in cwd with this environment's python and dvc first on PATH; check=True fails the
+    test with its output."""
+    r = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, env=env or ENV, timeout=timeout)
+    if check and r.returncode:
+        raise AssertionError(f"{' '.join(map(str, cmd))} failed in {cwd}:\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+def dvc(cwd, *args, **kw):
+    return run(cwd, BIN / "dvc", *args, **kw)
+
+
+def ran(output):
+    """The stages `dvc repro` ran (not those it skipped or restored from the run cache)."""
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
+
+
+def set_params(project, edit):
+    """Apply edit(params dict) to project/params.yaml through YAML (never by text replacement)."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    edit(params)
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return params
 
 
 @pytest.fixture
@@ -15,6 +47,20 @@ def paper_params():
     return copy.deepcopy(yaml.safe_load((ROOT / "params.yaml").read_text()))
 
 
+@pytest.fixture(scope="session")
+def built_tiny(tmp_path_factory):
+    """One tiny project after a full `dvc repro`, built once per test session by the command the
+    GitHub workflow runs, committed; tests that change it take a copy (`tiny_copy`)."""
+    project = tmp_path_factory.mktemp("e2e") / "project"
+    r = run(ROOT, sys.executable, "-m", "shapes_vae.tiny", project)
+    run(project, "git", "add", "-A")
+    run(project, "git", "commit", "-qm", "built")
+    return project, r.stdout + r.stderr
+
+
 @pytest.fixture
-def tiny_project(tmp_path, paper_params):
-    return make_tiny_project(tmp_path / "project", tiny_params(paper_params))
+def tiny_copy(built_tiny, tmp_path):
+    """A private copy of the built tiny project (git history and DVC cache included)."""
+    dest = tmp_path / "project"
+    shutil.copytree(built_tiny[0], dest, symlinks=True)
+    return dest

@@ -20,15 +20,24 @@ from shapes_vae.sample_quality import (
     score_prior,
 )
 
-CLASSES = ["circle", "triangle", "rectangle"]
+GENERATE = yaml.safe_load((ROOT / "params.yaml").read_text())["generate"]
+SIZE, CLASSES = GENERATE["image_size"], GENERATE["classes"]  # the committed data configuration's
 CFG = {"seed": 0, "epochs": 12, "learning_rate": 3e-3, "batch_size": 32, "channels": [8, 16], "hidden": 32}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Models this small train several times faster on one thread (far more so on a busy machine)."""
+    was = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(was)
 
 
 @pytest.fixture(scope="module")
 def shapes():
     """600 rendered images of the paper's configuration: 450 to train on, 150 held out."""
-    p = yaml.safe_load((ROOT / "params.yaml").read_text())["generate"] | {"n_images": 600}
-    d = generate_dataset(p)
+    d = generate_dataset(GENERATE | {"n_images": 600})
     x = torch.from_numpy(d["images"]).float().unsqueeze(1)
     y = torch.from_numpy(d["labels"].astype(np.int64))
     return x[:450], y[:450], x[450:], y[450:]
@@ -38,7 +47,7 @@ def shapes():
 def trained(shapes):
     x, y, vx, vy = shapes
     torch.manual_seed(CFG["seed"])
-    model = build_classifier(CFG, 3, 28)
+    model = build_classifier(CFG, len(CLASSES), SIZE)
     rows = fit_classifier(model, x, y, vx, vy, CFG)
     return model, rows
 
@@ -50,32 +59,44 @@ def test_classifier_learns_the_shapes_from_a_tiny_set(shapes, trained):
     assert rows[-1][1] < rows[0][1]  # the training loss falls
     assert accuracy(model, vx, vy) >= 0.9  # on images it never saw; chance is 1/3
     probs = predict_proba(model, vx)
-    assert probs.shape == (150, 3) and torch.allclose(probs.sum(1), torch.ones(150))
+    assert probs.shape == (150, len(CLASSES)) and torch.allclose(probs.sum(1), torch.ones(150))
 
 
-def test_classifier_training_is_seeded(shapes, trained):
+def test_classifier_training_is_seeded_and_reports_progress_lines(shapes, capsys):
+    """Two epochs on a part of the set: the same seed gives the same weights (progress shown or
+    not), another seed other weights; runtime.progress auto off a terminal prints a line an epoch."""
     x, y, vx, vy = shapes
-    torch.manual_seed(CFG["seed"])
-    again = build_classifier(CFG, 3, 28)
-    fit_classifier(again, x, y, vx, vy, CFG)
-    for a, b in zip(trained[0].state_dict().values(), again.state_dict().values()):
-        assert torch.equal(a, b)
+    cfg = CFG | {"epochs": 2}
+    runs = []
+    for seed, progress in ((0, "never"), (0, "auto"), (1, "never")):
+        torch.manual_seed(0)  # the same initial weights: the seed under test is the shuffle's
+        model = build_classifier(cfg, len(CLASSES), SIZE)
+        rows = fit_classifier(model, x[:160], y[:160], vx[:32], vy[:32], cfg | {"seed": seed}, progress)
+        runs.append((list(model.state_dict().values()), capsys.readouterr().err.splitlines(), rows))
+    assert all(torch.equal(a, b) for a, b in zip(runs[0][0], runs[1][0]))
+    assert not all(torch.equal(a, b) for a, b in zip(runs[0][0], runs[2][0]))
+    assert runs[0][1] == [] and runs[2][1] == []
+    _, lines, rows = runs[1]
+    assert len(lines) == 2
+    for k, (line, row) in enumerate(zip(lines, rows), start=1):
+        assert line.startswith(f"classifier: epoch {k}/2 train_loss {row[1]:.4g} ")
+        assert f" val_accuracy {row[3]:.4g} " in line
 
 
 def test_checkpoint_round_trip_and_bad_files(tmp_path, shapes, trained):
     model, _ = trained
     path = tmp_path / "classifier.pt"
-    save_classifier(path, model, CLASSES, CFG, 28)
+    save_classifier(path, model, CLASSES, CFG, SIZE)
     loaded, classes = load_classifier(path)
     assert classes == CLASSES
     assert torch.equal(predict_proba(loaded, shapes[2]), predict_proba(model, shapes[2]))
     with pytest.raises(PipelineError, match="classifier not found"):
         load_classifier(tmp_path / "absent.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(PipelineError, match="junk.pt: not a readable checkpoint"):
+    with pytest.raises(PipelineError, match=r"junk\.pt: not a readable classifier \("):
         load_classifier(tmp_path / "junk.pt")
     torch.save({"format": "something-else"}, tmp_path / "other.pt")
-    with pytest.raises(PipelineError, match="not a shapes-vae classifier checkpoint"):
+    with pytest.raises(PipelineError, match=r"other\.pt: not a shapes-vae classifier \(format shapes-vae-classifier-1"):
         load_classifier(tmp_path / "other.pt")
 
 
@@ -93,7 +114,7 @@ def test_score_prior_counts_confidence_and_classes():
                           [0.10, 0.90, 0.00],   # triangle, exactly at the threshold: confident
                           [0.20, 0.30, 0.50],   # rectangle, not confident
                           [0.40, 0.10, 0.50]])  # rectangle, not confident
-    s = score_prior(probs, CLASSES, 0.9)
+    s = score_prior(probs, ["circle", "triangle", "rectangle"], 0.9)
     assert s["prior_confident_share"] == 0.5
     assert s["prior_class_share"] == {"circle": 0.25, "triangle": 0.25, "rectangle": 0.5}
     assert s["prior_class_kl_from_uniform_bits"] == pytest.approx(kl_from_uniform_bits([1, 1, 2]))
@@ -104,14 +125,14 @@ class PixelVAE(nn.Module):
 
     def __init__(self, blank=False):
         super().__init__()
-        self.latent_dim, self.blank = 28 * 28, blank
+        self.latent_dim, self.blank = SIZE * SIZE, blank
         self.dummy = nn.Parameter(torch.zeros(()))
 
     def encode(self, x):
-        return x.flatten(1), torch.zeros(len(x), 28 * 28)
+        return x.flatten(1), torch.zeros(len(x), SIZE * SIZE)
 
     def decode(self, z):
-        logits = (2 * z - 1).view(-1, 1, 28, 28) * 10
+        logits = (2 * z - 1).view(-1, 1, SIZE, SIZE) * 10
         return torch.full_like(logits, -10.0) if self.blank else logits
 
 
@@ -121,7 +142,7 @@ def test_reconstruction_class_preserved_known_answers(shapes, trained):
     # a perfect reconstruction preserves exactly the classes the classifier gets right on the originals
     assert reconstruction_class_preserved(PixelVAE(), model, vx, vy, batch_size=64) == accuracy(model, vx, vy)
     # a blank reconstruction keeps the class only of the images whose label is what blank is taken for
-    blank_class = int(predict_proba(model, torch.zeros(1, 1, 28, 28)).argmax())
+    blank_class = int(predict_proba(model, torch.zeros(1, 1, SIZE, SIZE)).argmax())
     got = reconstruction_class_preserved(PixelVAE(blank=True), model, vx, vy)
     assert got == pytest.approx(float((vy == blank_class).double().mean()))
 
@@ -145,9 +166,9 @@ def test_sample_quality_keys_and_figure(tmp_path, shapes, trained):
     out, samples, probs = sample_quality(PixelVAE(blank=True), model, CLASSES, vx, vy, n_prior=20, seed=1, confidence=0.9)
     assert set(out) == {"prior_samples", "prior_confidence", "prior_confident_share", "prior_class_share",
                         "prior_class_kl_from_uniform_bits", "recon_class_preserved"}
-    # every prior sample of the blank decoder is the same picture: one class, KL = log2(3)
-    assert out["prior_class_kl_from_uniform_bits"] == pytest.approx(math.log2(3))
-    assert sorted(out["prior_class_share"].values()) == [0.0, 0.0, 1.0]
+    # every prior sample of the blank decoder is the same picture: one class, KL = log2(K)
+    assert out["prior_class_kl_from_uniform_bits"] == pytest.approx(math.log2(len(CLASSES)))
+    assert sorted(out["prior_class_share"].values()) == [0.0] * (len(CLASSES) - 1) + [1.0]
     path = tmp_path / "fig" / "classified.png"
     predicted = figures.plot_classified_samples(samples, probs, CLASSES, 0.9, path, "blank", n=10, ncols=4)
     assert predicted.tolist() == probs[:10].argmax(1).tolist()

@@ -14,15 +14,25 @@ import pytest
 import yaml
 
 from conftest import ROOT, make_tiny_project, tiny_params
-from shapes_vae.gather import finished_experiments, table, to_csv, varying_params
+from shapes_vae.gather import VARIANT_COLUMNS, columns, finished_experiments, table, to_csv, varying_params
 
 PY = sys.executable
 
 
-def exp(name, beta, state="success", error=None, bce=0.1):
-    data = {"params": {"params.yaml": {"data": {"models": {"modified": {"beta": beta, "seed": 2}}, "evaluate": {"seed": 3}}}},
-            "metrics": {"metrics/modified.json": {"data": {"test_bce": bce, "recon_nats": 80.0}},
-                        "metrics/information.json": {"data": {"bits_total": 10.5, "modified": {"rate_bits_upper_bound": 6.5}}}}}
+def exp(name, beta, state="success", error=None, bce=0.1, extra=None, paper_modified="modified"):
+    """One experiment of `dvc exp show --json`: the variants standard and modified (and `extra`, a
+    third variant, if given), with the per-variant metrics files of the modified one (and extra's)."""
+    models = {"standard": {"init": "scratch", "beta": 1.0, "seed": 1}, "modified": {"init": "standard", "beta": beta, "seed": 2}}
+    metrics = {"metrics/modified.json": {"data": {"test_bce": bce, "recon_nats": 80.0}},
+               "metrics/information/modified.json": {"data": {"rate_bits_upper_bound": 6.5, "paper_bits_estimate": 10.5}},
+               "metrics/factors/modified.json": {"data": {"mig_mean": 0.25}}}
+    if extra:
+        models[extra] = {"init": "modified", "beta": 3.0, "seed": 7}
+        metrics |= {f"metrics/{extra}.json": {"data": {"test_bce": 0.2, "recon_nats": 90.0}},
+                    f"metrics/information/{extra}.json": {"data": {"rate_bits_upper_bound": 4.5, "paper_bits_estimate": 3.25}}}
+    data = {"params": {"params.yaml": {"data": {"models": models, "evaluate": {"seed": 3},
+                                                "report": {"paper_standard": "standard", "paper_modified": paper_modified}}}},
+            "metrics": metrics}
     return {"revs": [{"rev": f"{name:0<40}", "name": name, "data": data, "error": error, "experiments": None}],
             "executor": {"state": state}, "name": name}
 
@@ -44,13 +54,30 @@ def test_gather_keeps_finished_matching_experiments_and_sorts_by_the_varying_par
     assert varying_params(same) == []  # 10, 10.0 and "1e1" (as dvc exp run -S may write it) are one value
     header, body = table(rows, "models.modified.beta")
     assert header[:3] == ["experiment", "baseline", "models.modified.beta"]
+    # every variant's columns, in params order, then the paper's bits
+    assert header[3:] == [f"{v}_{c}" for v in ("standard", "modified") for c in VARIANT_COLUMNS] + ["bits_total"]
     assert [r[0] for r in body] == ["beta-1e-05", "beta-2", "beta-10"]  # numeric order, "1e-05" read as a number
     col = dict(zip(header, body[-1]))
     assert col["baseline"] == "abcdef1" and col["modified_test_bce"] == 0.10 and col["bits_total"] == 10.5
-    assert col["modified_rate_bits"] == 6.5 and col["modified_recon_nats"] == 80.0
+    assert col["modified_rate_bits"] == 6.5 and col["modified_recon_nats"] == 80.0 and col["modified_mig_mean"] == 0.25
     assert col["standard_test_bce"] is None  # absent from the metrics: an empty cell, not an error
     lines = to_csv(header, body).splitlines()
     assert lines[1].startswith("beta-1e-05,abcdef1,1e-05,") and ",0.05," in lines[1] and lines[1].count(",,") >= 1
+
+
+def test_gather_gives_a_third_variant_its_columns_and_takes_the_bits_from_the_paper_modified_variant():
+    doc = [{"rev": "abcdef1234567890", "name": "main", "data": {}, "error": None, "experiments": [
+        exp("a", 1.0, extra="wide"), exp("b", 2.0), exp("c", 3.0, extra="wide", paper_modified="wide")]}]
+    rows, _ = finished_experiments(doc, "*")
+    header, body = table(rows, "models.modified.beta")
+    assert [f"{v}_test_bce" for v in ("standard", "modified", "wide")] == [h for h in header if h.endswith("_test_bce")]
+    cols = {r[0]: dict(zip(header, r)) for r in body}
+    assert cols["a"]["wide_test_bce"] == 0.2 and cols["a"]["wide_rate_bits"] == 4.5 and cols["a"]["wide_recon_nats"] == 90.0
+    assert cols["b"]["wide_test_bce"] is None  # no such variant in that experiment: an empty cell
+    # bits_total is report.paper_modified's paper_bits_estimate, whichever variant that is
+    assert cols["a"]["bits_total"] == 10.5 and cols["c"]["bits_total"] == 3.25
+    assert columns(rows[2]["params"])["bits_total"] == ("metrics/information/wide.json", "paper_bits_estimate")
+    assert "models.wide.beta" in header and "report.paper_modified" in header  # they vary between the rows
 
 
 # --- the real thing, through local remotes -------------------------------------------------------
@@ -132,8 +159,8 @@ def test_sweep_on_two_machines_pushed_pulled_and_gathered_on_a_third(tmp_path):
     assert rows[0] == rows_a[0] and rows[2] == rows_a[1]  # A's rows arrive unchanged
     assert (c / "sweeps/beta.png").read_bytes().startswith(b"\x89PNG")
     dvc(c, "exp", "apply", "beta-2")
-    info = json.loads((c / "metrics/information.json").read_text())
-    assert float(rows[1]["modified_rate_bits"]) == pytest.approx(info["modified"]["rate_bits_upper_bound"], rel=1e-5)
+    info = json.loads((c / "metrics/information/modified.json").read_text())
+    assert float(rows[1]["modified_rate_bits"]) == pytest.approx(info["rate_bits_upper_bound"], rel=1e-5)
     assert yaml.safe_load((c / "params.yaml").read_text())["models"]["modified"]["beta"] == 2
     # the experiment's model came through the DVC remote: the workspace matches its lock, nothing to rerun
     assert (c / "models/modified.pt").exists()

@@ -1,15 +1,25 @@
-"""Figures: valid, non-blank, deterministic PNGs, written atomically, drawn from the model given."""
+"""Figures: valid, non-blank, deterministic PNGs, written atomically, drawn from the model given
+(shapes_vae.figures), and the generic drawing they share (shapes_vae.plotting)."""
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
 import torch
 
-from shapes_vae import figures
+from shapes_vae import figures, plotting
 from shapes_vae.model import VAE
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 H = W = 12
 LATENT = 3
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Models this small run several times faster on one thread (far more so on a busy machine)."""
+    was = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(was)
 
 
 def tiny_vae(seed=0):
@@ -61,19 +71,29 @@ def binary_images(n, seed=0):
     return (rng.random((n, 1, H, W)) < 0.3).astype(np.uint8)
 
 
-# ---------------------------------------------------------------- _tile
+# ---------------------------------------------------------------- tiling
 
 
 def test_tile_shape_and_placement():
     imgs = np.arange(5 * 2 * 3, dtype=float).reshape(5, 2, 3)
-    grid = figures._tile(imgs, 2, 3)
+    grid = plotting.tile(imgs, 2, 3)
     assert grid.shape == grid_shape(2, 3, 2, 3)
     for i in range(5):
         np.testing.assert_array_equal(tile_at(grid, *divmod(i, 3), 2, 3), imgs[i])
-    assert np.all(tile_at(grid, 1, 2, 2, 3) == figures.PAD_VALUE)  # unused tile
-    assert np.all(grid[0] == figures.PAD_VALUE) and np.all(grid[:, 0] == figures.PAD_VALUE)
+    assert np.all(tile_at(grid, 1, 2, 2, 3) == plotting.PAD_VALUE)  # unused tile
+    assert np.all(grid[0] == plotting.PAD_VALUE) and np.all(grid[:, 0] == plotting.PAD_VALUE)
     with pytest.raises(ValueError):
-        figures._tile(imgs, 2, 2)
+        plotting.tile(imgs, 2, 2)
+
+
+def test_separator_mask_and_tile_centres_match_the_tiling():
+    imgs = np.zeros((6, 2, 3))
+    grid = plotting.tile(imgs, 2, 3)  # every tile 0, every separator PAD_VALUE
+    np.testing.assert_array_equal(plotting.separator_mask(grid.shape, 2, 3), grid == plotting.PAD_VALUE)
+    # the centre of tile r in a column of 2-pixel tiles lies between its two rows
+    for r, centre in enumerate(plotting.tile_centres(2, 2)):
+        top = 1 + r * 3
+        assert centre == top + 0.5 and np.all(grid[top : top + 2, 1] == 0)
 
 
 # ---------------------------------------------------------------- examples per class
@@ -87,7 +107,7 @@ def test_examples_per_class_rows_hold_only_their_class(tmp_path):
     labels[labels == 2] = 0
     labels[:3] = 2  # class 2 has only 3 images
     path = tmp_path / "examples.png"
-    grid = figures.plot_examples_per_class(images, labels, ["circle", "triangle", "rectangle"], path, per_class=5)
+    grid = plotting.plot_examples_per_class(images, labels, ["circle", "triangle", "rectangle"], path, per_class=5)
     check_png(path)
     assert grid.shape == grid_shape(3, 5)
     for k in range(3):
@@ -97,7 +117,7 @@ def test_examples_per_class_rows_hold_only_their_class(tmp_path):
             if j < len(of_class):
                 np.testing.assert_array_equal(tile, of_class[j])
             else:
-                assert np.all(tile == figures.PAD_VALUE)
+                assert np.all(tile == plotting.PAD_VALUE)
     # every shown tile is an image of its own row's class and of no other class
     for k in range(3):
         others = images[labels != k]
@@ -136,7 +156,7 @@ def test_reconstructions_wrap_into_several_rows(tmp_path, model):
     grid = figures.plot_reconstructions(model, x, tmp_path / "r.png", "t", n=20)
     assert grid.shape == grid_shape(6, 16)  # 2 rows of 16 per block
     np.testing.assert_array_equal(tile_at(grid, 1, 3), x[19, 0].numpy())
-    np.testing.assert_array_equal(tile_at(grid, 1, 4), figures.PAD_VALUE * np.ones((H, W)))
+    np.testing.assert_array_equal(tile_at(grid, 1, 4), plotting.PAD_VALUE * np.ones((H, W)))
 
 
 # ---------------------------------------------------------------- prior samples
@@ -208,11 +228,23 @@ def test_latent_traversal(tmp_path, model):
 def test_bits_per_dim(tmp_path):
     bits = {"standard": [0.1 * i for i in range(8)], "modified (rate)": [1.0] * 8}
     path = tmp_path / "bits.png"
-    values = figures.plot_bits_per_dim(bits, path, "bits per latent dimension")
+    values = plotting.plot_bits_per_dim(bits, path, "bits per latent dimension")
     check_png(path)
     np.testing.assert_array_equal(values, np.array([bits["standard"], bits["modified (rate)"]]))
     with pytest.raises(ValueError):
-        figures.plot_bits_per_dim({"a": [1.0, 2.0], "b": [1.0]}, tmp_path / "bad.png", "t")
+        plotting.plot_bits_per_dim({"a": [1.0, 2.0], "b": [1.0]}, tmp_path / "bad.png", "t")
+
+
+def test_rate_distortion_points_in_order_of_rate(tmp_path):
+    rows = [{"distortion_nats": 40.0, "rate_bits": 9.0, "beta": 1.0},
+            {"distortion_nats": 80.0, "rate_bits": 2.5, "beta": 10.0},
+            {"distortion_nats": "55.5", "rate_bits": "4", "beta": 5.0}]  # CSV strings are read as numbers
+    path = tmp_path / "rd.png"
+    drawn = plotting.plot_rate_distortion(rows, path, "rate against distortion", "beta")
+    check_png(path)
+    np.testing.assert_array_equal(drawn, [[80.0, 2.5], [55.5, 4.0], [40.0, 9.0]])
+    with pytest.raises(ValueError):
+        plotting.plot_rate_distortion([], tmp_path / "empty.png", "t", "beta")
 
 
 # ---------------------------------------------------------------- across all figures
@@ -222,12 +254,12 @@ def _draw_all(model, folder, title="tiny"):
     x = torch.as_tensor(binary_images(8), dtype=torch.float32)
     images, labels = binary_images(12)[:, 0], np.arange(12) % 3
     return {
-        "examples": figures.plot_examples_per_class(images, labels, ["a", "b", "c"], folder / "examples.png", 3),
+        "examples": plotting.plot_examples_per_class(images, labels, ["a", "b", "c"], folder / "examples.png", 3),
         "recon": figures.plot_reconstructions(model, x, folder / "recon.png", title, n=8),
         "prior": figures.plot_prior_samples(model, folder / "prior.png", title, seed=0),
         "grid": figures.plot_latent_grid(model, folder / "grid.png", title, n=4),
         "trav": figures.plot_latent_traversal(model, folder / "trav.png", title, n=5),
-        "bits": figures.plot_bits_per_dim({"s": [1.0, 2.0, 0.5]}, folder / "bits.png", title),
+        "bits": plotting.plot_bits_per_dim({"s": [1.0, 2.0, 0.5]}, folder / "bits.png", title),
     }
 
 

@@ -11,6 +11,7 @@ from shapes_vae.information import (
     paper_bits,
     rate_bits,
 )
+from shapes_vae.objectives import kl_to_standard_normal
 
 
 def test_gaussian_channel_one_bit():
@@ -60,6 +61,18 @@ def test_rate_bits_zero_and_hand_case():
     # variance term: logvar = log 2 in one dim -> 0.5 * (2 - 1 - ln 2) nats
     total, _ = rate_bits(np.zeros((1, 1)), np.full((1, 1), math.log(2.0)))
     assert total == pytest.approx(0.5 * (1 - math.log(2)) / math.log(2))
+
+
+def test_rate_is_the_training_kl_in_bits_for_arrays_and_tensors():
+    """The rate is the mean of the KL term the VAE is trained with, converted to bits."""
+    rng = np.random.default_rng(7)
+    mu, logvar = rng.normal(size=(50, 4)), rng.normal(size=(50, 4)) - 1
+    total, per_dim = rate_bits(mu, logvar)
+    kl = kl_to_standard_normal(torch.from_numpy(mu), torch.from_numpy(logvar))
+    assert total == pytest.approx(float(kl.mean()) / math.log(2), rel=1e-12)
+    t_total, t_per_dim = rate_bits(torch.from_numpy(mu).float(), torch.from_numpy(logvar).float())
+    assert t_total == pytest.approx(total, rel=1e-5)
+    np.testing.assert_allclose(t_per_dim, per_dim, rtol=1e-5)
 
 
 def test_aggregate_mi_in_range_for_random_inputs():

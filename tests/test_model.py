@@ -31,6 +31,15 @@ def nan_filled_new_memory():
     torch.utils.deterministic.fill_uninitialized_memory = was[1]
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small batches gain nothing from a second thread and suffer badly when the CPU is shared."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def rand(*shape, seed=0):
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 

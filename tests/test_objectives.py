@@ -2,8 +2,14 @@ import math
 
 import torch
 
-from shapes_vae.model import VAE, rot180
-from shapes_vae.objectives import clipped_bce_per_pixel, kl_to_standard_normal, reconstruction_nats, vae_loss
+from shapes_vae.model import VAE
+from shapes_vae.objectives import (
+    clipped_bce_per_pixel,
+    kl_per_dimension,
+    kl_to_standard_normal,
+    reconstruction_nats,
+    vae_loss,
+)
 
 
 def test_kl_is_zero_at_the_prior():
@@ -16,6 +22,8 @@ def test_kl_hand_computed():
     # 0.5 * (mu^2 + var - 1 - log var) per dimension: 0.5 * 1 + 0.5 * (4 + 4 - 1 - log 4)
     expected = 0.5 + 0.5 * (7.0 - math.log(4.0))
     assert torch.allclose(kl_to_standard_normal(mu, logvar), torch.tensor([expected]))
+    # per dimension: 0.5 * 1 for the first, 0.5 * (4 + 4 - 1 - log 4) for the second
+    assert torch.allclose(kl_per_dimension(mu, logvar), torch.tensor([[0.5, 0.5 * (7.0 - math.log(4.0))]]))
 
 
 def test_bce_with_logits_equals_clipped_sigmoid_bce():
@@ -47,28 +55,6 @@ def test_model_shapes_and_parameter_count():
     assert sum(p.numel() for p in m.parameters()) == expected
     small = VAE(latent_dim=3, channels=(4, 8), hidden=5, image_size=12)
     assert small(torch.zeros(1, 1, 12, 12))[0].shape == (1, 1, 12, 12)
-
-
-def test_keras_same_alignment():
-    """A stride-2 'same' conv in Keras reads input rows 2i, 2i+1, 2i+2 (padding at the bottom only).
-    The model applies its conv layers to maps rotated by 180 degrees (model.py says why), so each
-    layer is seen from outside as rot180(layer(rot180(x)))."""
-    m = VAE()
-    conv = m.enc_conv1
-    with torch.no_grad():
-        conv.weight.zero_()
-        conv.bias.zero_()
-        conv.weight[0, 0, 0, 0] = 1.0  # tap (0, 0) copies input pixel (2i, 2j)
-        x = torch.arange(28 * 28, dtype=torch.float32).view(1, 1, 28, 28)
-        assert torch.equal(rot180(conv(rot180(x)))[0, 0], x[0, 0, ::2, ::2])
-        deconv = m.dec_deconv2
-        deconv.weight.zero_()
-        deconv.bias.zero_()
-        deconv.weight[0, 0, 0, 0] = 1.0  # tap (0, 0): output (2i, 2j) = input (i, j)
-        h = torch.zeros(1, 64, 14, 14)
-        h[0, 0] = torch.arange(196, dtype=torch.float32).view(14, 14)
-        y = rot180(deconv(rot180(h)))[0, 0]
-        assert y.shape == (28, 28) and torch.equal(y[::2, ::2], h[0, 0]) and y[1::2].abs().sum() == 0
 
 
 def test_extra_noise_changes_only_the_decoded_sample():

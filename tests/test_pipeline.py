@@ -1,135 +1,145 @@
 """End to end through the real `dvc repro` on a tiny configuration in a temporary git repo."""
 import json
-import os
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import dvc, ran, run, set_params
 
 pytestmark = pytest.mark.slow
 
-DVC = str(Path(sys.executable).with_name("dvc"))
+
+def variants(project):
+    return list(yaml.safe_load((project / "params.yaml").read_text())["models"])
 
 
-def dvc(project, *args, check=True):
-    env = os.environ | {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    r = subprocess.run([DVC, *args], cwd=project, capture_output=True, text=True, env=env)
-    if check and r.returncode:
-        raise AssertionError(f"dvc {' '.join(args)} failed:\n{r.stdout}\n{r.stderr}")
-    return r
-
-
-def ran(output):
-    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """A tiny project after one full `dvc repro`, built by the command the GitHub workflow runs."""
-    project = tmp_path_factory.mktemp("e2e") / "project"
-    r = subprocess.run([sys.executable, "-m", "shapes_vae.tiny", str(project)], capture_output=True, text=True, cwd=ROOT)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "| test_bce" in r.stdout or "test_bce" in r.stdout  # dvc metrics show --md
-    return project, r.stdout
-
-
-def test_repro_builds_every_output(built):
-    project, out = built
-    assert ran(out) == {"generate", "split", "train_standard", "train_modified", "train_classifier", "evaluate@standard",
-                        "evaluate@modified", "information", "report"}
-    with np.load(project / "data/shapes.npz") as d:
-        assert d["images"].shape == (240, 28, 28) and d["images"].dtype == np.uint8
-        assert d["labels"].shape == (240,) and set(np.unique(d["images"])) == {0, 1}
-        assert d["vertices_xy"].shape == (240, 3, 2)
-    with np.load(project / "data/split.npz") as s:
-        idx = np.concatenate([s["train"], s["val"], s["test"]])
-        assert sorted(idx.tolist()) == list(range(240)) and s["train"].dtype == np.int64
-    for name in ("standard", "modified"):
-        m = json.loads((project / f"metrics/{name}.json").read_text())
-        assert {"test_bce", "test_bce_mean_decode", "recon_nats", "kl_nats", "neg_elbo_nats",
-                "iwae_nll_nats", "iwae_k", "active_units"} <= set(m)
-        assert 0 < m["test_bce"] < 1
-        log = (project / f"logs/{name}.csv").read_text().splitlines()
-        assert len(log) == 1 + {"standard": 3, "modified": 2}[name]
-        for fig in ("reconstructions", "prior_samples", "latent_grid", "latent_traversal"):
-            assert (project / f"figures/{name}/{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    info = json.loads((project / "metrics/information.json").read_text())
-    assert info["bits_total"] > 0 and len(info["bits_per_dim"]) == 8
-    assert info["standard"]["mi_bits_estimate"] <= info["mi_ceiling_bits"] + 1e-9
-    assert (project / "figures/examples.png").exists() and (project / "figures/bits_per_dim.png").exists()
-    assert "| Standard VAE, test BCE (paper protocol) | 0.0346 |" in (project / "RESULTS.md").read_text()
-    shown = dvc(project, "metrics", "show", "--json").stdout
-    assert "test_bce" in shown and "bits_total" in shown
-
-
-def test_second_repro_is_a_no_op(built):
-    project, _ = built
-    r = dvc(project, "repro")
-    assert ran(r.stdout) == set() and "up to date" in r.stdout
-
-
-def test_param_change_reruns_exactly_what_depends_on_it(built):
-    project, _ = built
+def test_repro_builds_every_output(built_tiny):
+    project, out = built_tiny
     params = yaml.safe_load((project / "params.yaml").read_text())
-    original = (project / "params.yaml").read_text()
-    try:
-        params["evaluate"]["iwae_k"] = 3
-        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        assert ran(dvc(project, "repro").stdout) == {"evaluate@standard", "evaluate@modified", "report"}
-        params["split"]["seed"] += 1
-        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        reran = ran(dvc(project, "repro").stdout)
-        assert "split" in reran and "generate" not in reran
-    finally:
-        (project / "params.yaml").write_text(original)
-        dvc(project, "repro")
+    names = list(params["models"])
+    per_variant = {f"{stage}@{n}" for n in names for stage in ("evaluate", "information", "factors")}
+    trained = {f"{'train' if params['models'][n]['init'] == 'scratch' else 'finetune'}@{n}" for n in names}
+    assert ran(out) == {"generate", "split", "train_classifier", "report"} | per_variant | trained
+    n, size = params["generate"]["n_images"], params["generate"]["image_size"]
+    with np.load(project / "data/shapes.npz") as d:
+        assert d["images"].shape == (n, size, size) and set(np.unique(d["images"])) == {0, 1}
+    with np.load(project / "data/split.npz") as s:
+        assert sorted(np.concatenate([s["train"], s["val"], s["test"]]).tolist()) == list(range(n))
+    latent = params["architecture"]["latent_dim"]
+    for name in names:
+        m = json.loads((project / f"metrics/{name}.json").read_text())
+        assert 0 < m["test_bce"] < 1 and m["iwae_k"] == params["evaluate"]["iwae_k"]
+        log = (project / f"logs/{name}.csv").read_text().splitlines()
+        assert len(log) == 1 + params["models"][name]["epochs"]
+        for fig in ("reconstructions", "prior_samples", "latent_traversal"):
+            assert (project / f"figures/{name}/{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        info = json.loads((project / f"metrics/information/{name}.json").read_text())
+        assert len(info["rate_bits_per_dim"]) == latent and info["mi_bits_estimate"] <= info["mi_ceiling_bits"] + 1e-9
+        assert (info["paper_bits_estimate"] is None) == (params["models"][name]["noise_sigma"] == 0)
+        factors = json.loads((project / f"metrics/factors/{name}.json").read_text())
+        assert len(factors["mi_normalised"]) == latent and (project / f"figures/factors/{name}.png").exists()
+    page = (project / "RESULTS.md").read_text()
+    assert "| Standard VAE, test BCE (paper protocol)" in page and all(f" {n} |" in page for n in names)
+    shown = dvc(project, "metrics", "show", "--json").stdout
+    assert "test_bce" in shown and "paper_bits_estimate" in shown and "mig_mean" in shown
+    assert "| test_bce" in out or "test_bce" in out  # the tiny command ends with dvc metrics show --md
 
 
-def test_metrics_and_params_diff_against_main_as_markdown(built):
+def test_second_repro_is_a_no_op(built_tiny):
+    r = dvc(built_tiny[0], "status")
+    assert "up to date" in r.stdout, r.stdout
+
+
+def test_each_curve_is_drawn_once_against_the_epoch(built_tiny):
+    import sys
+    sys.path.insert(0, str(__import__("conftest").ROOT / "tools"))
+    from check_plot_definitions import chart_problems
+
+    shown = json.loads(dvc(built_tiny[0], "plots", "show", "--json").stdout)
+    assert chart_problems(shown) == []
+    charts = [k for k, v in shown["data"].items() if v[0]["type"] == "vega"]
+    assert sorted(charts) == sorted(f"logs/{n}.csv" for n in variants(built_tiny[0]) + ["classifier"])
+
+
+def test_param_changes_rerun_what_depends_on_them_and_the_run_cache_restores_the_rest(tiny_copy):
+    """Change a beta, rerun, change it back, rerun: the third run restores the fine-tuned model and
+    everything after it from DVC's run cache, byte for byte, instead of training again."""
+    project = tiny_copy
+    tuned = next(n for n, c in yaml.safe_load((project / "params.yaml").read_text())["models"].items() if c["init"] != "scratch")
+    outputs = [f"models/{tuned}.pt", f"logs/{tuned}.csv", f"metrics/{tuned}.json", f"metrics/information/{tuned}.json",
+               f"metrics/factors/{tuned}.json", f"figures/{tuned}/reconstructions.png", "RESULTS.md"]
+    first = {p: (project / p).read_bytes() for p in outputs}
+    beta = set_params(project, lambda p: p["models"][tuned].update(beta=p["models"][tuned]["beta"] + 1.5))["models"][tuned]["beta"]
+    r = dvc(project, "repro")
+    assert ran(r.stdout) == {f"finetune@{tuned}", f"evaluate@{tuned}", f"information@{tuned}", f"factors@{tuned}", "report"}
+    set_params(project, lambda p: p["models"][tuned].update(beta=beta - 1.5))
+    r = dvc(project, "repro")
+    assert f"Stage 'finetune@{tuned}' is cached - skipping run" in r.stdout, r.stdout
+    assert ran(r.stdout) <= {"report"}  # a Markdown page is not a metric or plot: it reruns, in a second
+    assert {p: (project / p).read_bytes() for p in outputs} == first
+    # an evaluation-only change reruns evaluation alone, and nothing trains
+    set_params(project, lambda p: p["evaluate"].update(seed=p["evaluate"]["seed"] + 1))
+    reran = ran(dvc(project, "repro").stdout)
+    assert reran == {f"evaluate@{n}" for n in variants(project)} | {"report"}
+
+
+def test_metrics_and_params_diff_against_main_as_markdown(tiny_copy):
     """What the GitHub workflow writes to a pull request's job summary: a branch that changes a param
     and commits its rerun results, diffed against main."""
-    project, _ = built
-    git = lambda *a: subprocess.run(["git", *a], cwd=project, check=True, capture_output=True, text=True)
-    git("add", "-A")
-    git("commit", "-qm", "built", "--allow-empty")
-    git("checkout", "-qb", "pr")
-    try:
-        params = yaml.safe_load((project / "params.yaml").read_text())
-        params["evaluate"]["seed"] += 1
-        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        dvc(project, "repro")
-        git("add", "-A")
-        git("commit", "-qm", "another evaluation seed")
-        squeeze = lambda md: re.sub(r" +", " ", md)  # dvc pads the Markdown table's columns
-        metrics = squeeze(dvc(project, "metrics", "diff", "main", "--md").stdout)
-        assert metrics.startswith("| Path | Metric | main | workspace | Change |")
-        assert "| metrics/standard.json | test_bce |" in metrics
-        old, new = (json.loads(subprocess.run(["git", "show", f"{rev}:metrics/standard.json"], cwd=project,
-                                              capture_output=True, text=True, check=True).stdout)["test_bce"]
-                    for rev in ("main", "pr"))
-        assert old != new  # the evaluation seed moves the paper-protocol BCE, and the diff shows it
-        params_md = squeeze(dvc(project, "params", "diff", "main", "--md").stdout)
-        assert f"| params.yaml | evaluate.seed | {params['evaluate']['seed'] - 1} | {params['evaluate']['seed']} |" in params_md
-    finally:
-        git("checkout", "-q", "main")
-        dvc(project, "checkout")
+    project = tiny_copy
+    run(project, "git", "checkout", "-qb", "pr")
+    params = set_params(project, lambda p: p["evaluate"].update(seed=p["evaluate"]["seed"] + 1))
+    dvc(project, "repro")
+    run(project, "git", "add", "-A")
+    run(project, "git", "commit", "-qm", "another evaluation seed")
+    squeeze = lambda md: re.sub(r" +", " ", md)  # dvc pads the Markdown table's columns
+    name = variants(project)[0]
+    metrics = squeeze(dvc(project, "metrics", "diff", "main", "--md").stdout)
+    assert metrics.startswith("| Path | Metric | main | workspace | Change |")
+    assert f"| metrics/{name}.json | test_bce |" in metrics
+    old, new = (json.loads(subprocess.run(["git", "show", f"{rev}:metrics/{name}.json"], cwd=project,
+                                          capture_output=True, text=True, check=True).stdout)["test_bce"]
+                for rev in ("main", "pr"))
+    assert old != new  # the evaluation seed moves the paper-protocol BCE, and the diff shows it
+    params_md = squeeze(dvc(project, "params", "diff", "main", "--md").stdout)
+    assert f"| params.yaml | evaluate.seed | {params['evaluate']['seed'] - 1} | {params['evaluate']['seed']} |" in params_md
 
 
-def test_dvc_exp_run_set_param_with_an_exponent(built):
+def test_a_third_variant_is_one_params_block_and_one_dvc_yaml_line(tiny_copy):
+    """A new variant fine-tuned from the first: its block in params.yaml and its line under
+    finetune in dvc.yaml; it is trained, evaluated, reported and diffed like the others."""
+    project = tiny_copy
+    first = variants(project)[0]
+    set_params(project, lambda p: p["models"].update(wide=dict(p["models"][first], init=first, beta=4.0, noise_sigma=0.25)))
+    text = (project / "dvc.yaml").read_text()
+    tuned = re.compile(r"^(      modified: standard.*)$", re.M)  # the finetune foreach mapping's entry
+    assert tuned.search(text)
+    (project / "dvc.yaml").write_text(tuned.sub(rf"\1\n      wide: {first}", text, count=1))
+    r = dvc(project, "repro")
+    assert {"finetune@wide", "evaluate@wide", "information@wide", "factors@wide", "report"} <= ran(r.stdout)
+    assert not {f"train@{first}", "generate", "split"} & ran(r.stdout)
+    assert json.loads((project / "metrics/wide.json").read_text())["test_bce"] > 0
+    assert "| Measure | standard | modified | wide |" in (project / "RESULTS.md").read_text()
+    assert "metrics/wide.json" in dvc(project, "metrics", "diff", "main").stdout
+
+
+def test_a_variant_missing_from_dvc_yaml_is_refused_before_any_work(tiny_copy):
+    project = tiny_copy
+    set_params(project, lambda p: p["models"].update(extra=dict(p["models"][variants(project)[0]], init="scratch")))
+    r = dvc(project, "repro", check=False)
+    # refused by our validation, or by DVC itself when it finds no stage makes models/extra.pt
+    assert r.returncode != 0 and ("add extra to stages.train.foreach" in r.stderr or "models/extra.pt" in r.stderr), r.stderr
+    assert "Traceback" not in r.stderr and ran(r.stdout) == set()
+
+
+def test_dvc_exp_run_set_param_with_an_exponent(tiny_copy):
     """`dvc exp run -S` rewrites params.yaml as YAML 1.2 and writes 1e-5 as `1e-05`, which PyYAML
     (YAML 1.1) reads as a string: the stage must still take it as a number."""
-    project, _ = built
-    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
-    subprocess.run(["git", "commit", "-qm", "built", "--allow-empty"], cwd=project, check=True)
+    project = tiny_copy
     r = dvc(project, "exp", "run", "-S", "models.modified.learning_rate=1e-5")
-    assert "train_modified" in ran(r.stdout) and "train_standard" not in ran(r.stdout)
+    assert "finetune@modified" in ran(r.stdout) and "train@standard" not in ran(r.stdout)
     text = (project / "params.yaml").read_text()
     assert "learning_rate: 1e-05" in text and yaml.safe_load(text)["models"]["modified"]["learning_rate"] == "1e-05"
-    diff = dvc(project, "params", "diff", "--json").stdout
-    assert "models.modified.learning_rate" in diff

@@ -3,6 +3,7 @@ import pytest
 
 from shapes_vae.io import save_npz
 from shapes_vae.render import (
+    class_counts,
     draw_class_labels,
     generate_dataset,
     render_circles,
@@ -89,34 +90,58 @@ def test_dataset_is_bit_for_bit_reproducible_and_seed_dependent(paper_params, tm
     assert not np.array_equal(a["images"], c["images"])
 
 
-def test_dataset_factors_match_the_reference_geometry(paper_params):
+def test_dataset_factors_match_the_configured_geometry(paper_params):
     p = paper_params["generate"] | {"n_images": 3000}
+    p["rectangle"] = p["rectangle"] | {"aspect_min": 1.0, "aspect_max": 1.0}  # the reference's squares
+    c, r, t, size = p["circle"], p["rectangle"], p["triangle"], p["image_size"]
     d = generate_dataset(p)
     images, labels = d["images"], d["labels"]
     assert images.dtype == np.uint8 and set(np.unique(images)) == {0, 1}
-    assert images.shape == (3000, 28, 28)
-    circ, tri, sq = (labels == k for k in range(3))
+    assert images.shape == (3000, size, size)
+    circ, tri, sq = (labels == p["classes"].index(k) for k in ("circle", "triangle", "rectangle"))
     assert circ.any() and tri.any() and sq.any()
-    assert ((d["radius"][circ] >= 5) & (d["radius"][circ] <= 10)).all() and (d["radius"][~circ] == -1).all()
+    radius = d["radius"][circ]
+    assert radius.min() >= c["radius_min"] and radius.max() <= c["radius_max"] and (d["radius"][~circ] == -1).all()
     side = d["extent_wh"][sq]
-    assert (side[:, 0] == side[:, 1]).all() and side.min() >= 10 and side.max() <= 15  # squares
-    assert (d["corner_xy"][sq] >= 5).all() and (d["corner_xy"][sq] + side <= 23).all()
+    assert (side[:, 0] == side[:, 1]).all() and side.min() >= r["side_min"] and side.max() <= r["side_max"]
+    assert (d["corner_xy"][sq] >= r["corner_min"]).all() and (d["corner_xy"][sq] + side <= r["far_edge_max"]).all()
     assert (d["n_pixels"][sq] == (side[:, 0] + 1) ** 2).all()
     v = d["vertices_xy"][tri]
-    assert v.min() >= 5 and v.max() <= 23
+    assert v.min() >= t["vertex_min"] and v.max() <= t["vertex_max"]
     assert (d["n_pixels"] == images.reshape(3000, -1).sum(1)).all()
     # each image agrees with its own factors
     i = np.flatnonzero(circ)[0]
-    assert (images[i] == render_circles([d["centre_xy"][i].astype(int)], [d["radius"][i]], 28)[0]).all()
+    assert (images[i] == render_circles([d["centre_xy"][i].astype(int)], [d["radius"][i]], size)[0]).all()
 
 
 def test_balanced_class_draw_and_triangle_rejection(paper_params):
     p = paper_params["generate"] | {"n_images": 3001, "class_draw": "balanced"}
     p["triangle"] = p["triangle"] | {"min_pixels": 30}
     d = generate_dataset(p)
-    counts = np.bincount(d["labels"], minlength=3)
+    counts = np.bincount(d["labels"], minlength=len(p["classes"]))
     assert counts.max() - counts.min() <= 1 and counts.sum() == 3001
-    assert d["n_pixels"][d["labels"] == 1].min() >= 30
+    assert d["n_pixels"][d["labels"] == p["classes"].index("triangle")].min() >= 30
+
+
+@pytest.mark.parametrize("class_draw, n", [("uniform", 50), ("balanced", 50), ("uniform", 1)])
+def test_class_counts_are_the_counts_generate_draws(paper_params, class_draw, n):
+    p = paper_params["generate"] | {"n_images": n, "class_draw": class_draw}
+    counts = class_counts(p)
+    assert counts == np.bincount(generate_dataset(p)["labels"], minlength=len(p["classes"])).tolist()
+    assert len(counts) == len(p["classes"]) and sum(counts) == n
+    if class_draw == "uniform" and n > 1:  # drawn with generate's seed
+        assert class_counts(p | {"seed": p["seed"] + 1}) != counts
+
+
+@pytest.mark.parametrize("min_pixels", [0, 5])
+def test_a_class_that_draws_no_image_is_rendered_as_none(paper_params, min_pixels):
+    """Small data sets can draw no image of a class (here the triangle): generate still works."""
+    p = paper_params["generate"] | {"n_images": 6, "class_draw": "uniform", "classes": ["circle", "triangle", "rectangle"]}
+    p["triangle"] = p["triangle"] | {"min_pixels": min_pixels}
+    p["seed"] = next(s for s in range(1000) if class_counts(p | {"seed": s})[1] == 0)
+    d = generate_dataset(p)
+    assert len(d["images"]) == 6 and not (d["labels"] == 1).any()
+    assert (d["vertices_xy"] == -1).all()
 
 
 def test_uniform_class_draw_is_roughly_balanced():
@@ -132,4 +157,4 @@ def test_true_rectangles_with_an_aspect_range(paper_params):
     w, h = d["extent_wh"][:, 0], d["extent_wh"][:, 1]
     assert (w != h).any()
     assert (d["n_pixels"] == (w + 1) * (h + 1)).all()
-    assert (d["corner_xy"][:, 1] + h <= 23).all()
+    assert (d["corner_xy"][:, 1] + h <= p["rectangle"]["far_edge_max"]).all()

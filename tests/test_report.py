@@ -1,36 +1,94 @@
 from shapes_vae.report import PAPER, mean_sd, results_markdown
 
+NAMES = ["standard", "modified"]
+ROLES = {"paper_standard": "standard", "paper_modified": "modified"}
 
-def model_metrics(bce, confident=0.5, preserved=0.875):
+
+def model_metrics(bce, confident=0.5, preserved=0.875, active=7):
     return {"test_bce": bce, "test_bce_mean_decode": bce / 2, "recon_nats": 30.0, "kl_nats": 12.0,
-            "neg_elbo_nats": 42.0, "iwae_nll_nats": 40.5, "iwae_k": 20, "active_units": 7,
+            "neg_elbo_nats": 42.0, "iwae_nll_nats": 40.5, "iwae_k": 20, "active_units": active,
             "prior_samples": 2000, "prior_confidence": 0.9, "prior_confident_share": confident,
             "prior_class_share": {"circle": 0.25, "triangle": 0.25, "rectangle": 0.5},
             "prior_class_kl_from_uniform_bits": 0.085, "recon_class_preserved": preserved}
 
 
-def page(seeds=(), sweep=(), sigma=()):
-    channel = {"rate_bits_upper_bound": 17.3, "mi_bits_estimate": 10.1}
-    info = {"bits_total": 12.0, "mi_ceiling_bits": 11.14, "standard": channel,
-            "modified": channel | {"mi_noisy_channel_bits_estimate": 5.5, "encoder_noise_channel_bits_estimate": 6.5}}
-    last = {m: {"train_recon": 1.0, "train_kl": 2.0, "val_recon": 3.0, "val_kl": 4.0} for m in ("standard", "modified")}
+def information(rate=17.3, noisy=None, paper=None, encoder=None):
+    """A metrics/information/<variant>.json: the noisy-channel figures are None without noise."""
+    return {"n_test_images": 2250, "mi_ceiling_bits": 11.14, "rate_bits_upper_bound": rate, "mi_bits_estimate": 10.1,
+            "noise_sigma": 0.0 if paper is None else 0.5, "mi_noisy_channel_bits_estimate": noisy,
+            "paper_bits_estimate": paper, "encoder_noise_channel_bits_estimate": encoder}
+
+
+def factor_json(mig_mean, mig_size=0.2, r2_size=0.9):
+    return {"factor_names": ["class", "size"], "latent_dim": 8, "bins": 20, "n_test": 2250, "mig_mean": mig_mean,
+            "mig_class": 0.1, "mig_size": mig_size, "probe_accuracy_class": 0.95, "probe_r2_size": r2_size}
+
+
+METRICS = {"standard": model_metrics(0.0346 * 2), "modified": model_metrics(0.0968, 0.25, 0.5),
+           "wide": model_metrics(0.05, 0.75, 0.625, active=3)}
+INFO = {"standard": information(), "modified": information(paper=12.0, noisy=5.5, encoder=6.5),
+        "wide": information(rate=4.25)}
+FACTORS = {"standard": factor_json(0.3), "modified": factor_json(0.4), "wide": factor_json(0.123, 0.456, 0.789)}
+
+
+def page(seeds=(), sweep=(), sigma=(), names=NAMES, roles=ROLES):
+    last = {m: {"train_recon": 1.0, "train_kl": 2.0, "val_recon": 3.0, "val_kl": 4.0} for m in names}
     classifier = {"test_accuracy": 0.9982, "test_accuracy_per_class": {"circle": 1.0, "triangle": 0.9946, "rectangle": 1.0}}
-    return results_markdown({"standard": model_metrics(0.0346 * 2), "modified": model_metrics(0.0968, 0.25, 0.5)},
-                            info, last, classifier, list(seeds), list(sweep), list(sigma), {"standard": 1, "modified": 2})
+    pick = lambda d: {n: d[n] for n in names}
+    return results_markdown(list(names), pick(METRICS), pick(INFO), pick(FACTORS), last, classifier, list(seeds),
+                            list(sweep), list(sigma), {n: i + 1 for i, n in enumerate(names)}, roles)
 
 
 def test_results_table_is_written_from_the_metrics():
     md = page()
-    assert f"| Standard VAE, test BCE (paper protocol) | {PAPER['standard_test_bce']} | 0.0692 | 2.00 | – |" in md
-    assert "| Modified VAE, test BCE (paper protocol) | 0.0968 | 0.0968 | 1.00 | – |" in md
-    assert "| 10.93 | 12.0000 | 1.10 |" in md
-    assert "K = 20" in md and "at most 11.14" in md and "| 5.50 |" in md
+    assert (f"| Standard VAE, test BCE (paper protocol): `standard` | {PAPER['standard_test_bce']} | 0.0692 | 2.00 | – |"
+            in md)
+    assert "| Modified VAE, test BCE (paper protocol): `modified` | 0.0968 | 0.0968 | 1.00 | – |" in md
+    # the bits come from the paper-modified variant's information json
+    assert "| Bits through the modified VAE's latent (paper's estimate): `modified` | 10.93 | 12.0000 | 1.10 |" in md
+    assert "K = 20" in md and "at most 11.14" in md
+    assert "| I(X; z + noise) estimate in bits, the noisy channel (– without noise) | – | 5.50 |" in md
+    assert "| Paper's formula counting the encoder's variance as noise too, bits | – | 6.50 |" in md
     assert "| standard | 1.0 (ref. 25.0) | 2.0 (ref. 12.3) | 3.0 (ref. 27.3) | 4.0 (ref. 12.2) |" in md
     assert "recognises 99.82% of the test images" in md
     assert "(top probability >= 0.9), of 2000 | 50.0% | 25.0% |" in md
     assert '"Ours" is the committed run (training seeds standard 1, modified 2)' in md
     assert "| Predicted class of the prior samples, circle / triangle / rectangle | 25.0% / 25.0% / 50.0% |" in md
     assert "| Test reconstructions (decoded from mu) whose class is preserved | 87.5% | 50.0% |" in md
+    assert "| Mean MIG (normalised by each factor's entropy; 0 = none, 1 = each factor in one dimension of its own) " \
+           "| 0.300 | 0.400 |" in md
+    assert "| Linear probe on the latent means, class (accuracy on the test set) | 0.950 | 0.950 |" in md
+    assert "![modified: normalised MI of each latent dimension with each factor](figures/factors/modified.png)" in md
+
+
+def test_a_third_variant_gets_its_own_column_and_the_paper_table_follows_the_roles():
+    names = ["standard", "modified", "wide"]
+    md = page(names=names)
+    assert md.count("| Measure | standard | modified | wide |") == 3  # sounder, quality and factor tables
+    assert "| Active latent units (Var of mu > 0.01) | 7 | 7 | 3 |" in md
+    assert "| Rate = mean KL in bits (upper bound on I(X;Z)) | 17.30 | 17.30 | 4.25 |" in md
+    assert "| Test reconstructions (decoded from mu) whose class is preserved | 87.5% | 50.0% | 62.5% |" in md
+    assert "| MIG, size | 0.200 | 0.200 | 0.456 |" in md and "| 0.300 | 0.400 | 0.123 |" in md
+    assert "| Linear probe on the latent means, size (R² on the test set) | 0.900 | 0.900 | 0.789 |" in md
+    assert "figures/factors/wide.png" in md
+    # no reference figures for a variant that stands for neither paper model
+    assert "| wide | 1.0 | 2.0 | 3.0 | 4.0 |" in md
+    assert "training seeds standard 1, modified 2, wide 3" in md
+
+    roles = {"paper_standard": "wide", "paper_modified": "standard"}
+    md = page(names=names, roles=roles)
+    assert "| Standard VAE, test BCE (paper protocol): `wide` | 0.0346 | 0.0500 | 1.45 | – |" in md
+    assert "| Modified VAE, test BCE (paper protocol): `standard` | 0.0968 | 0.0692 | 0.71 | – |" in md
+    # `standard` has no noise, so no paper's bits: a dash, not another variant's figure
+    assert "| Bits through the modified VAE's latent (paper's estimate): `standard` | 10.93 | – | – |" in md
+    assert "`wide` and `standard` (params `report`)" in md
+    # the reference's last epoch is shown beside the variants in those roles
+    assert "| wide | 1.0 (ref. 25.0) |" in md and "| standard | 1.0 (ref. 95.5) |" in md
+    assert "| modified | 1.0 | 2.0 | 3.0 | 4.0 |" in md
+    # the sweep tables read the paper-modified variant's columns
+    sweep = [{"experiment": "beta-2", "models.standard.beta": "2", "standard_rate_bits": "9.5", "bits_total": "3.0",
+              "modified_rate_bits": "1.0"}]
+    assert "| 2 | 9.50 | – | – | – | – | 3.00 | – | – |" in page(sweep=sweep, names=names, roles=roles)
 
 
 def test_seed_error_bars_and_sweep_come_from_the_gathered_tables():

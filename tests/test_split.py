@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from shapes_vae.split import stratified_split
+from shapes_vae.split import split_sizes, stratified_split
 
 
 @pytest.mark.parametrize("n, seed", [(15000, 0), (1001, 7), (37, 3)])
@@ -25,3 +25,15 @@ def test_paper_split_sizes_and_seeding():
     other = stratified_split(labels, [0.7, 0.15, 0.15], 6)
     assert all(np.array_equal(a, b) for a, b in zip((train, val, test), again))
     assert not np.array_equal(test, other[2])
+
+
+@pytest.mark.parametrize("n, fractions", [(15000, [0.7, 0.15, 0.15]), (37, [0.8, 0.1, 0.1]), (7, [0.5, 0.25, 0.25]),
+                                          (2, [0.7, 0.15, 0.15]), (101, [0.6, 0.4])])
+def test_split_sizes_are_the_sizes_of_the_split(n, fractions):
+    """split_sizes (what params validation uses to refuse an empty part) from the class counts alone."""
+    for seed in range(3):
+        labels = np.random.default_rng(seed).integers(0, 3, n)
+        counts = np.bincount(labels, minlength=4).tolist()  # a class with no image too
+        sizes = split_sizes(counts, fractions)
+        assert sizes == [len(part) for part in stratified_split(labels, fractions, seed)]
+        assert sum(sizes) == n

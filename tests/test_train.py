@@ -1,34 +1,47 @@
 import pytest
 import torch
+import yaml
 
+from conftest import ROOT
+
+from shapes_vae.backends import build_vae
 from shapes_vae.checkpoint import load_checkpoint, save_checkpoint
 from shapes_vae.errors import PipelineError
-from shapes_vae.model import VAE
 from shapes_vae.render import generate_dataset
 from shapes_vae.train import fit
 
-RUNTIME = {"device": "cpu", "threads": 0, "progress": "never", "resume_every": 1, "train_precision": "float32"}
-ARCH = {"latent_dim": 8, "channels": [32, 64], "hidden": 16}
+RUNTIME = {"device": "cpu", "backend": "auto", "threads": 0, "progress": "never", "resume_every": 1,
+           "train_precision": "float32"}
+GENERATE = yaml.safe_load((ROOT / "params.yaml").read_text())["generate"]
+SIZE = GENERATE["image_size"]
+ARCH = {"latent_dim": 4, "channels": [8, 16], "hidden": 16}  # the paper's layers, narrower: the tests stay fast
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Models this small train several times faster on one thread (far more so on a busy machine)."""
+    was = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(was)
 
 
 @pytest.fixture(scope="module")
 def images():
-    import yaml
-    from conftest import ROOT
-
-    p = yaml.safe_load((ROOT / "params.yaml").read_text())["generate"] | {"n_images": 160}
-    return torch.from_numpy(generate_dataset(p)["images"]).float().unsqueeze(1)
+    """160 images of the committed data configuration (at its image size, SIZE)."""
+    return torch.from_numpy(generate_dataset(GENERATE | {"n_images": 160})["images"]).float().unsqueeze(1)
 
 
 def cfg(**kw):
-    base = {"init": "scratch", "beta": 1.0, "noise_sigma": 0.0, "epochs": 3, "learning_rate": 1e-3,
+    base = {"init": "scratch", "beta": 1.0, "noise_sigma": 0.0, "epochs": 3, "learning_rate": 1e-2,
             "batch_size": 32, "seed": 0}
     return base | kw
 
 
-def new_model(seed=0):
+def new_model(seed=0, architecture=ARCH):
+    """The VAE the train stage builds (runtime.backend auto: the fast CPU form here)."""
     torch.manual_seed(seed)
-    return VAE()
+    return build_vae(architecture, SIZE)
 
 
 def test_training_lowers_the_loss(images, tmp_path):
@@ -73,15 +86,47 @@ def test_extra_noise_acts_in_training_only(images, tmp_path):
     import copy
 
     trained = new_model()  # a decoder that depends on z, unlike a freshly initialised one
-    fit("m", trained, images[:128], images[128:], cfg(epochs=3, learning_rate=3e-3), RUNTIME, tmp_path / "log.csv")
+    fit("m", trained, images[:128], images[128:], cfg(epochs=4), RUNTIME, tmp_path / "log.csv")
     results = {}
     for sigma in (0.0, 5.0):
         m = copy.deepcopy(trained)
         rows = fit("m", m, images[:128], images[128:], cfg(epochs=1, learning_rate=1e-12, noise_sigma=sigma),
                    RUNTIME, tmp_path / "log.csv")
         results[sigma] = rows[0]
-    assert results[5.0][2] > results[0.0][2] + 1.0  # train recon
+    assert results[5.0][2] > results[0.0][2] + 10.0  # train recon
     assert results[5.0][6] == pytest.approx(results[0.0][6], rel=1e-5)  # val recon
+
+
+def test_progress_is_one_line_per_epoch_off_a_terminal_and_nothing_with_never(images, tmp_path, capsys):
+    """runtime.progress auto with stderr not a terminal (captured here): one flushed line per epoch
+    naming the model, the epoch and both losses; never: silence."""
+    rows = fit("wide_1", new_model(), images[:64], images[128:], cfg(epochs=2), RUNTIME | {"progress": "auto"},
+               tmp_path / "log.csv")
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 2 and captured.out == ""
+    for k, (line, row) in enumerate(zip(lines, rows), start=1):
+        assert line.startswith(f"wide_1: epoch {k}/2 train_loss {row[1]:.4g} val_loss {row[5]:.4g} (")
+        assert line.endswith(" s)")
+    fit("wide_1", new_model(), images[:64], images[128:], cfg(epochs=2), RUNTIME, tmp_path / "log.csv")
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_mode_looks_at_stderr_as_it_is_at_the_call():
+    import contextlib
+    import io
+
+    from shapes_vae.progress import progress_mode
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert progress_mode("auto", Terminal()) == "bars" and progress_mode("auto", io.StringIO()) == "lines"
+    assert progress_mode("always", io.StringIO()) == "bars" and progress_mode("never", Terminal()) == "off"
+    for stream, mode in ((Terminal(), "bars"), (io.StringIO(), "lines")):  # where the lines would go
+        with contextlib.redirect_stderr(stream):
+            assert progress_mode("auto") == mode
 
 
 def test_non_finite_loss_stops_with_model_epoch_and_batch(images, tmp_path):
@@ -95,14 +140,16 @@ def test_non_finite_loss_stops_with_model_epoch_and_batch(images, tmp_path):
 def test_checkpoint_round_trip_and_mismatch(tmp_path):
     m = new_model(3)
     save_checkpoint(tmp_path / "m.pt", m, "standard", ARCH, cfg())
-    loaded, state = load_checkpoint(tmp_path / "m.pt", architecture=ARCH, image_size=28)
+    loaded, state = load_checkpoint(tmp_path / "m.pt", architecture=ARCH, image_size=SIZE)
     assert state["config"]["beta"] == 1.0
     for (k, a), b in zip(m.state_dict().items(), loaded.state_dict().values()):
         assert torch.equal(a, b), k
-    with pytest.raises(PipelineError, match=r"m\.pt: checkpoint has architecture\.latent_dim = 8, params ask for 4"):
-        load_checkpoint(tmp_path / "m.pt", architecture=ARCH | {"latent_dim": 4})
+    with pytest.raises(PipelineError, match=r"m\.pt: checkpoint has architecture\.latent_dim = 4, params ask for 3"):
+        load_checkpoint(tmp_path / "m.pt", architecture=ARCH | {"latent_dim": 3})
+    with pytest.raises(PipelineError, match=rf"m\.pt: checkpoint is for {SIZE}-pixel images, data has {SIZE + 4}"):
+        load_checkpoint(tmp_path / "m.pt", image_size=SIZE + 4)
     # weights that do not fit the architecture recorded beside them
-    bad = VAE(latent_dim=4)
+    bad = new_model(architecture=ARCH | {"latent_dim": 3})
     save_checkpoint(tmp_path / "bad.pt", bad, "standard", ARCH, cfg())
     with pytest.raises(PipelineError, match=r"bad\.pt: weights do not fit"):
         load_checkpoint(tmp_path / "bad.pt")
@@ -123,12 +170,12 @@ def test_damaged_checkpoints_name_the_file(tmp_path):
 
 
 def test_interrupted_fit_resumes_to_the_same_result(images, tmp_path, monkeypatch):
-    """Interrupted in epoch 3 of 4 (resume_every 1), a rerun resumes after epoch 2 and ends
+    """Interrupted in epoch 3 of 3 (resume_every 1), a rerun resumes after epoch 2 and ends
     bit-identical to an uninterrupted run: same weights, same log."""
     import shapes_vae.train as train
 
     full = new_model()
-    fit("s", full, images[:128], images[128:], cfg(epochs=4), RUNTIME, tmp_path / "full.csv")
+    fit("s", full, images[:128], images[128:], cfg(epochs=3), RUNTIME, tmp_path / "full.csv")
 
     real_step, calls = train.train_step, []
 
@@ -141,7 +188,7 @@ def test_interrupted_fit_resumes_to_the_same_result(images, tmp_path, monkeypatc
     monkeypatch.setattr(train, "train_step", interrupting_step)
     resume = tmp_path / "resume.pt"
     with pytest.raises(KeyboardInterrupt):
-        fit("s", new_model(), images[:128], images[128:], cfg(epochs=4), RUNTIME, tmp_path / "run.csv",
+        fit("s", new_model(), images[:128], images[128:], cfg(epochs=3), RUNTIME, tmp_path / "run.csv",
             resume, run_id="same")
     assert torch.load(resume, weights_only=True)["epoch"] == 2
     monkeypatch.setattr(train, "train_step", real_step)
@@ -152,11 +199,11 @@ def test_interrupted_fit_resumes_to_the_same_result(images, tmp_path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         monkeypatch.setattr(train, "train_step", interrupting_step)
         calls.clear()
-        fit("s", new_model(), images[:128], images[128:], cfg(epochs=4), RUNTIME, tmp_path / "run.csv",
+        fit("s", new_model(), images[:128], images[128:], cfg(epochs=3), RUNTIME, tmp_path / "run.csv",
             resume, run_id="same")
     monkeypatch.setattr(train, "train_step", real_step)
     resumed = new_model(seed=99)  # the state, not the fresh initialisation, decides the result
-    fit("s", resumed, images[:128], images[128:], cfg(epochs=4), RUNTIME, tmp_path / "run.csv", resume, run_id="same")
+    fit("s", resumed, images[:128], images[128:], cfg(epochs=3), RUNTIME, tmp_path / "run.csv", resume, run_id="same")
     assert not resume.exists()
     for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), k

@@ -1,0 +1,96 @@
+"""Valid but unusual configurations through the real `dvc repro` on the tiny configuration: each
+finishes (exit 0, every metric finite or null) or is refused before the first stage runs.
+
+Cases that touch different settings share one project (one `dvc repro`), so the table's cases cost
+a few pipelines, not one each; each case is still a row that names what it tries."""
+import json
+import math
+
+import pytest
+import yaml
+
+from conftest import dvc, make_tiny_project, ran, tiny_params
+
+pytestmark = pytest.mark.slow
+
+
+def geometry(size):
+    """generate settings that fit an image of `size` pixels (the paper's, scaled)."""
+    s = size / 28
+    r = lambda v: max(1, round(v * s))
+    return {"image_size": size,
+            "circle": {"centre_min": r(10), "centre_max": r(18), "radius_min": r(5), "radius_max": r(10) - 1},
+            "triangle": {"vertex_min": r(5), "vertex_max": r(23), "min_pixels": 0},
+            "rectangle": {"side_min": r(10) - 1, "side_max": r(15) - 2, "aspect_min": 1.0, "aspect_max": 1.0,
+                          "corner_min": r(5), "far_edge_max": r(23)}}
+
+
+def deep_update(d, edit):
+    for k, v in edit.items():
+        if isinstance(v, dict) and isinstance(d.get(k), dict):
+            deep_update(d[k], v)
+        else:
+            d[k] = v
+
+
+# (case, the project it runs in, the params edit)
+CASES = [
+    ("latent_dim 1", "small", {"architecture": {"latent_dim": 1}}),
+    ("beta 0", "small", {"models": {"standard": {"beta": 0.0}}}),
+    ("modified from scratch, without noise", "small", {"models": {"modified": {"init": "scratch", "noise_sigma": 0.0}}}),
+    ("one CPU thread", "small", {"runtime": {"threads": 1}}),
+    ("numbers as dvc exp run -S writes them", "small", {"models": {"standard": {"learning_rate": "1e-3"}}}),
+    ("latent_dim 2", "wide", {"architecture": {"latent_dim": 2}}),
+    ("other widths", "wide", {"architecture": {"channels": [8, 16], "hidden": 4}}),
+    ("a batch larger than the training set", "wide", {"models": {"standard": {"batch_size": 1000}, "modified": {"batch_size": 1000}}}),
+    ("bfloat16 training", "wide", {"runtime": {"train_precision": "bfloat16"}}),
+    ("the plain backend", "wide", {"runtime": {"backend": "plain"}}),
+    ("32-pixel images", "big", {"generate": geometry(32)}),
+    ("a subset of the classes in another order", "big", {"generate": {"classes": ["triangle", "circle"]}}),
+    ("the balanced class draw", "big", {"generate": {"class_draw": "balanced"}}),
+    ("thin triangles rejected", "big", {"generate": {"triangle": {"min_pixels": 20}}}),
+    ("16-pixel images", "small-images", {"generate": geometry(16)}),
+    ("true rectangles", "small-images", {"generate": {"classes": ["rectangle", "circle"],
+                                                      "rectangle": {"aspect_min": 0.6, "aspect_max": 1.3, "side_max": 6}}}),
+    ("other split fractions", "small-images", {"split": {"train_fraction": 0.5, "val_fraction": 0.25, "test_fraction": 0.25}}),
+    ("a very small data set", "small-images", {"generate": {"n_images": 48}}),
+    ("a single class", "one-class", {"generate": {"classes": ["circle"], "n_images": 60}}),
+]
+PROJECTS = list(dict.fromkeys(p for _, p, _ in CASES))
+
+
+def finite_or_null(value, where):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            finite_or_null(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            finite_or_null(v, f"{where}[{i}]")
+    elif isinstance(value, float):
+        assert math.isfinite(value), f"{where} = {value}"
+
+
+def test_the_table_has_at_least_15_cases():
+    assert len(CASES) >= 15 and len({c for c, _, _ in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("project_name", PROJECTS)
+def test_unusual_valid_configurations_run_to_the_end(tmp_path, paper_params, project_name):
+    params = tiny_params(paper_params)
+    cases = [c for c in CASES if c[1] == project_name]
+    for _, _, edit in cases:
+        deep_update(params, edit)
+    project = make_tiny_project(tmp_path / project_name, params)
+    if any(c[2].get("models", {}).get("modified", {}).get("init") == "scratch" for c in cases):
+        text = (project / "dvc.yaml").read_text()  # the modified variant now trains from scratch
+        text = text.replace("    foreach: [standard]", "    foreach: [standard, modified]")
+        text = text.replace("      modified: standard   #", "      {}   #")
+        (project / "dvc.yaml").write_text(text)
+        assert yaml.safe_load(text)["stages"]["finetune"]["foreach"] == {}
+    r = dvc(project, "repro", check=False)
+    cases_text = ", ".join(c[0] for c in cases)
+    assert r.returncode == 0, f"{cases_text}:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    assert "Traceback" not in r.stdout + r.stderr
+    assert "report" in ran(r.stdout)
+    for path in sorted(project.glob("metrics/**/*.json")):
+        finite_or_null(json.loads(path.read_text()), path.relative_to(project).as_posix())
