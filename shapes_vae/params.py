@@ -1,4 +1,4 @@
-"""params.yaml: read it safely and validate every group a stage reads before any work is done.
+"""params.yaml: read it safely and validate the whole file before a stage does any work.
 
 Each rule is declared once in SCHEMA; a violation is a PipelineError whose message names the
 key path, e.g. `params.yaml: split.val_fraction must be in (0, 1), got 1.5`.
@@ -251,8 +251,7 @@ def _check_models(models, report):
 
 def _check_split(generate, split):
     """Every part of the split gets at least one image of the data set that generate will draw."""
-    from shapes_vae.render import class_counts  # the labels' exact counts, drawn as generate draws them
-    from shapes_vae.split import split_sizes
+    from shapes_vae.counts import class_counts, split_sizes  # exactly as generate and split draw them
 
     total = split["train_fraction"] + split["val_fraction"] + split["test_fraction"]
     if abs(total - 1.0) > 1e-9:

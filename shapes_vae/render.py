@@ -1,7 +1,7 @@
 """Rendering binary shape images, vectorised over all images at once.
 
 Pixel rules (pixel (row y, column x) has its centre at the integer point (x, y); no anti-aliasing,
-every pixel is exactly 0 or 1), matching the reference's drawing library (REFERENCE.md):
+every pixel is exactly 0 or 1), matching the reference's drawing library (docs/reference.md):
 - disc of centre (cx, cy), radius r: the pixels whose centres lie within distance r,
   (x - cx)^2 + (y - cy)^2 <= r^2 (81, 149, 317 pixels for r = 5, 7, 10 when fully inside);
 - rectangle from corner (x0, y0) with extents (w, h): x0 <= x <= x0 + w and y0 <= y <= y0 + h,
@@ -13,6 +13,7 @@ Shapes are clipped to the image.
 """
 import numpy as np
 
+from shapes_vae.counts import draw_class_labels
 from shapes_vae.errors import PipelineError
 
 
@@ -79,20 +80,6 @@ def render_triangles(vertices, size):
 
 def _uniform_ints(rng, lo, hi, shape):
     return rng.integers(lo, hi, size=shape, endpoint=True)
-
-
-def draw_class_labels(rng, n, n_classes, class_draw):
-    if class_draw == "uniform":  # as the reference: class drawn per image, roughly balanced
-        return rng.integers(0, n_classes, size=n)
-    labels = np.arange(n) % n_classes  # exactly balanced: counts differ by at most one
-    return rng.permutation(labels)
-
-
-def class_counts(p):
-    """How many images of each class generate_dataset(p) draws (its first draw), without rendering."""
-    rng = np.random.default_rng(p["seed"])
-    labels = draw_class_labels(rng, p["n_images"], len(p["classes"]), p["class_draw"])
-    return np.bincount(labels, minlength=len(p["classes"])).tolist()
 
 
 def generate_dataset(p):

@@ -1,18 +1,7 @@
 """Stratified train / validation / test split, saved as index arrays into the data set."""
 import numpy as np
 
-
-def _cuts(n, fractions):
-    """Where a class of n shuffled images is cut: at the rounded cumulative fractions."""
-    return np.rint(np.cumsum(fractions)[:-1] * n).astype(np.int64)
-
-
-def split_sizes(class_counts, fractions):
-    """The size of each part that stratified_split gives for classes of these counts."""
-    sizes = np.zeros(len(fractions), np.int64)
-    for n in class_counts:
-        sizes += np.diff(np.concatenate([[0], _cuts(n, fractions), [n]]))
-    return sizes.tolist()
+from shapes_vae.counts import split_cuts
 
 
 def stratified_split(labels, fractions, seed):
@@ -28,6 +17,6 @@ def stratified_split(labels, fractions, seed):
     parts = [[] for _ in fractions]
     for c in np.unique(labels):
         idx = rng.permutation(np.flatnonzero(labels == c))
-        for part, chunk in zip(parts, np.split(idx, _cuts(len(idx), fractions))):
+        for part, chunk in zip(parts, np.split(idx, split_cuts(len(idx), fractions))):
             part.append(chunk)
     return [np.sort(np.concatenate(p)).astype(np.int64) for p in parts]

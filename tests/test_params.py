@@ -8,8 +8,9 @@ import yaml
 from conftest import ROOT
 from shapes_vae.errors import PipelineError
 from shapes_vae.params import SCHEMA, load_params
-from shapes_vae.render import class_counts, generate_dataset
-from shapes_vae.split import split_sizes, stratified_split
+from shapes_vae.counts import class_counts, split_sizes
+from shapes_vae.render import generate_dataset
+from shapes_vae.split import stratified_split
 
 ALL_GROUPS = list(SCHEMA)
 

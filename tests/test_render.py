@@ -1,10 +1,9 @@
 import numpy as np
 import pytest
 
+from shapes_vae.counts import class_counts, draw_class_labels
 from shapes_vae.io import save_npz
 from shapes_vae.render import (
-    class_counts,
-    draw_class_labels,
     generate_dataset,
     render_circles,
     render_rectangles,

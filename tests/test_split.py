@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from shapes_vae.split import split_sizes, stratified_split
+from shapes_vae.counts import split_sizes
+from shapes_vae.split import stratified_split
 
 
 @pytest.mark.parametrize("n, seed", [(15000, 0), (1001, 7), (37, 3)])

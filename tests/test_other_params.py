@@ -1,0 +1,35 @@
+"""No test pins a value of the committed params.yaml: a user's branch with other valid params must
+still pass. Checked for real: a clone with several valid param changes runs the tests that read
+params.yaml (its lock is stale there, as on any branch before `dvc repro`, so the lock tests are
+left out)."""
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+READ_PARAMS = ["tests/test_params.py", "tests/test_render.py", "tests/test_split.py", "tests/test_train.py",
+               "tests/test_classifier.py", "tests/test_report.py", "tests/test_model.py"]
+
+
+def test_the_param_reading_tests_pass_with_other_valid_params(tmp_path):
+    clone = tmp_path / "branch"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    for f in READ_PARAMS + ["tests/conftest.py", "shapes_vae", "params.yaml", "dvc.yaml"]:
+        subprocess.run(["cp", "-r", str(ROOT / f), str(clone / f)], check=True)  # this working tree's
+    params = yaml.safe_load((clone / "params.yaml").read_text())
+    params["architecture"]["latent_dim"] = 6
+    params["evaluate"]["iwae_k"] = 7
+    params["models"]["standard"]["learning_rate"] = "2e-3"  # as `dvc exp run -S` writes it
+    params["models"]["modified"]["epochs"] = 12
+    params["generate"]["n_images"] = 9000
+    params["generate"]["circle"]["radius_max"] = 9
+    params["generate"]["classes"] = ["triangle", "circle", "rectangle"]
+    (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "not slow", "-p", "no:cacheprovider", *READ_PARAMS],
+                       cwd=clone, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
