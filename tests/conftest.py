@@ -41,6 +41,18 @@ def set_params(project, edit):
     return params
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Models as small as the unit tests' run several times faster on one thread (far more so on a
+    busy machine); the caller's setting comes back after the module."""
+    import torch
+
+    was = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(was)
+
+
 @pytest.fixture
 def paper_params():
     """The committed params.yaml as a dict (a fresh copy per test)."""

@@ -4,9 +4,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
 
 
+@pytest.mark.slow  # runs the benchmark's processes (about a minute)
 def test_benchmark_prints_comparable_json():
     out = subprocess.run(
         [sys.executable, "bench/benchmark.py", "--train-only", "--rounds", "2", "--windows", "1", "--steps", "2",

@@ -25,13 +25,7 @@ SIZE, CLASSES = GENERATE["image_size"], GENERATE["classes"]  # the committed dat
 CFG = {"seed": 0, "epochs": 12, "learning_rate": 3e-3, "batch_size": 32, "channels": [8, 16], "hidden": 32}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Models this small train several times faster on one thread (far more so on a busy machine)."""
-    was = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(was)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

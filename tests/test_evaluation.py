@@ -13,13 +13,7 @@ from shapes_vae.objectives import kl_to_standard_normal, reconstruction_nats
 N_IMAGES, SIZE, LATENT = 32, 12, 4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Models this small run several times faster on one thread (far more so on a busy machine)."""
-    was = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(was)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

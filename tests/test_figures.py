@@ -13,13 +13,7 @@ H = W = 12
 LATENT = 3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Models this small run several times faster on one thread (far more so on a busy machine)."""
-    was = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(was)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_vae(seed=0):

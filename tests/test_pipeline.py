@@ -143,3 +143,32 @@ def test_dvc_exp_run_set_param_with_an_exponent(tiny_copy):
     assert "finetune@modified" in ran(r.stdout) and "train@standard" not in ran(r.stdout)
     text = (project / "params.yaml").read_text()
     assert "learning_rate: 1e-05" in text and yaml.safe_load(text)["models"]["modified"]["learning_rate"] == "1e-05"
+
+
+def test_queued_experiments_reuse_the_run_cache(tiny_copy):
+    """A queued experiment identical to the run already made, and one that changes only an
+    evaluation param, both finish without training anything (DVC's run cache)."""
+    import time
+
+    project = tiny_copy
+    seed = yaml.safe_load((project / "params.yaml").read_text())["evaluate"]["seed"]
+    dvc(project, "exp", "run", "--queue", "-n", "same")
+    dvc(project, "exp", "run", "--queue", "-n", "eval-only", "-S", f"evaluate.seed={seed + 1}")
+    try:
+        dvc(project, "queue", "start", "-j", "1")
+        deadline = time.time() + 600
+        while time.time() < deadline:
+            status = dvc(project, "queue", "status").stdout
+            if not any(s in status for s in ("Queued", "Running")):
+                break
+            time.sleep(2)
+    finally:
+        dvc(project, "queue", "stop", "--kill", check=False)
+    assert status.count("Success") == 2, status
+    for name in ("same", "eval-only"):
+        log = dvc(project, "queue", "logs", name).stdout
+        trained = {s for s in ran(log) if s.startswith(("train@", "finetune@", "train_classifier"))}
+        assert trained == set(), f"{name} trained {trained}:\n{log[-2000:]}"
+        assert "is cached - skipping run" in log or "didn't change" in log
+    eval_log = dvc(project, "queue", "logs", "eval-only").stdout
+    assert {"evaluate@standard", "evaluate@modified"} <= ran(eval_log)

@@ -17,13 +17,7 @@ SIZE = GENERATE["image_size"]
 ARCH = {"latent_dim": 4, "channels": [8, 16], "hidden": 16}  # the paper's layers, narrower: the tests stay fast
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Models this small train several times faster on one thread (far more so on a busy machine)."""
-    was = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(was)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
