@@ -123,7 +123,19 @@ def quality_rows(names, metrics, classifier):
     ]
 
 
-def factor_rows(names, factors):
+def factor_verdict(factors, roles):
+    """One sentence: is the paper-modified variant's code more organised than the paper-standard's?"""
+    std, mod = roles["paper_standard"], roles["paper_modified"]
+    a, b = factors[std].get("mig_mean"), factors[mod].get("mig_mean")
+    if a is None or b is None or std == mod:
+        return None
+    word = "more" if b > a else "less" if b < a else "as"
+    return (f"By the mean MIG, `{mod}`'s code is {word} organised than `{std}`'s ({b:.3f} against {a:.3f}). "
+            "Each figure is from one training seed; the seed spread of these measures is not gathered yet, "
+            "so a difference of this size is not known to exceed it.")
+
+
+def factor_rows(names, factors, roles):
     """The factor measures (metrics/factors/<variant>.json) side by side, and the heat maps."""
     if any(factors.get(n) is None for n in names):
         return ["(no factor measures: rerun `dvc repro`)"]
@@ -137,7 +149,8 @@ def factor_rows(names, factors):
         what = "accuracy" if f == "class" else "R²"
         rows.append((f"Linear probe on the latent means, {f} ({what} on the test set)",
                      {n: _f(factors[n].get(key), 3) for n in names}))
-    return [*_table(names, rows), "",
+    verdict = factor_verdict(factors, roles)
+    return [*_table(names, rows), "", *([verdict, ""] if verdict else []),
             *[f"![{n}: normalised MI of each latent dimension with each factor](figures/factors/{n}.png)" for n in names]]
 
 
@@ -180,10 +193,10 @@ def sweep_rows(sweep, variant):
     params = [k for k in sweep[0] if k.startswith(("models.", "architecture."))]
     head = [*params, "Rate, bits (upper bound on I(X;Z))", "I(X;Z) estimate, bits", "Distortion, nats per image",
             "KL, nats", "Test BCE (paper protocol)", "Bits (paper's estimate)", "Active units",
-            "Prior samples recognised"]
+            "Prior samples recognised", "Mean MIG"]
     keys = [f"{variant}_{k}" for k in ("rate_bits", "mi_bits", "recon_nats", "kl_nats", "test_bce")]
-    keys += ["bits_total", f"{variant}_active_units", f"{variant}_prior_confident_share"]
-    digits = [2, 2, 2, 2, 4, 2, 0, None]
+    keys += ["bits_total", f"{variant}_active_units", f"{variant}_prior_confident_share", f"{variant}_mig_mean"]
+    digits = [2, 2, 2, 2, 4, 2, 0, None, 3]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in sweep:
         cells = [r[p] for p in params]
@@ -256,14 +269,14 @@ def results_markdown(names, metrics, info, factors, last_epochs, classifier, see
         "cancels in the gap), and how well a linear probe fitted on the training split predicts each",
         "factor from the code (R² for the continuous factors, accuracy for the class).",
         "",
-        *factor_rows(names, factors),
+        *factor_rows(names, factors, roles),
         "",
         "## Seeds",
         "",
         "The whole pipeline under other training seeds, queued with DVC and gathered into `sweeps/seeds.csv`:",
         "",
         "```",
-        "for s in 1 11 21; do dvc exp run --queue -n seed-$s -S models.standard.seed=$s -S models.modified.seed=$((s+1)); done",
+        f"for s in 1 11 21; do dvc exp run --queue -n seed-$s -S models.{std}.seed=$s -S models.{mod}.seed=$((s+1)); done",
         "dvc queue start -j 1          # then watch: dvc queue status (or follow one: dvc queue logs -f seed-11)",
         "python -m shapes_vae.gather 'seed-*' --out sweeps/seeds.csv --min-rows 3",
         "```",
@@ -278,7 +291,7 @@ def results_markdown(names, metrics, info, factors, last_epochs, classifier, see
         "image (one sampled z). Gathered into `sweeps/beta.csv` and `sweeps/beta.png`:",
         "",
         "```",
-        "for b in 0.5 1 2 5 10 20; do dvc exp run --queue -n beta-$b -S models.modified.beta=$b; done",
+        f"for b in 0.5 1 2 5 10 20; do dvc exp run --queue -n beta-$b -S models.{mod}.beta=$b; done",
         "dvc queue start -j 1",
         "python -m shapes_vae.gather 'beta-*' --out sweeps/beta.csv --plot sweeps/beta.png --min-rows 6",
         "```",
@@ -294,7 +307,7 @@ def results_markdown(names, metrics, info, factors, last_epochs, classifier, see
         "paper's bits are undefined without noise):",
         "",
         "```",
-        "for s in 0 0.25 1; do dvc exp run --queue -n sigma-$s -S models.modified.noise_sigma=$s; done",
+        f"for s in 0 0.25 1; do dvc exp run --queue -n sigma-$s -S models.{mod}.noise_sigma=$s; done",
         "dvc queue start -j 1",
         "python -m shapes_vae.gather 'sigma-*' beta-10 --out sweeps/sigma.csv --plot sweeps/sigma.png --min-rows 4",
         "```",

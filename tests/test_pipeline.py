@@ -69,9 +69,11 @@ def test_param_changes_rerun_what_depends_on_them_and_the_run_cache_restores_the
     everything after it from DVC's run cache, byte for byte, instead of training again."""
     project = tiny_copy
     tuned = next(n for n, c in yaml.safe_load((project / "params.yaml").read_text())["models"].items() if c["init"] != "scratch")
-    outputs = [f"models/{tuned}.pt", f"logs/{tuned}.csv", f"metrics/{tuned}.json", f"metrics/information/{tuned}.json",
-               f"metrics/factors/{tuned}.json", f"figures/{tuned}/reconstructions.png", "RESULTS.md"]
-    first = {p: (project / p).read_bytes() for p in outputs}
+    def every_output():
+        files = [p for d in ("data", "models", "metrics", "logs", "figures") for p in (project / d).rglob("*") if p.is_file()]
+        return {p.relative_to(project).as_posix(): p.read_bytes() for p in files + [project / "RESULTS.md"]}
+
+    first = every_output()
     beta = set_params(project, lambda p: p["models"][tuned].update(beta=p["models"][tuned]["beta"] + 1.5))["models"][tuned]["beta"]
     r = dvc(project, "repro")
     assert ran(r.stdout) == {f"finetune@{tuned}", f"evaluate@{tuned}", f"information@{tuned}", f"factors@{tuned}", "report"}
@@ -79,7 +81,7 @@ def test_param_changes_rerun_what_depends_on_them_and_the_run_cache_restores_the
     r = dvc(project, "repro")
     assert f"Stage 'finetune@{tuned}' is cached - skipping run" in r.stdout, r.stdout
     assert ran(r.stdout) <= {"report"}  # a Markdown page is not a metric or plot: it reruns, in a second
-    assert {p: (project / p).read_bytes() for p in outputs} == first
+    assert every_output() == first
     # an evaluation-only change reruns evaluation alone, and nothing trains
     set_params(project, lambda p: p["evaluate"].update(seed=p["evaluate"]["seed"] + 1))
     reran = ran(dvc(project, "repro").stdout)

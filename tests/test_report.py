@@ -118,3 +118,14 @@ def test_mean_sd():
     assert mean_sd([]) == (None, None) and mean_sd([2.0]) == (2.0, None)
     m, sd = mean_sd([1.0, 2.0, 3.0, 4.0])
     assert m == 2.5 and abs(sd - 1.2909944487358056) < 1e-12
+
+
+def test_factor_verdict_follows_the_roles_and_the_numbers():
+    from shapes_vae.report import factor_verdict
+
+    roles = {"paper_standard": "standard", "paper_modified": "modified"}
+    f = {"standard": {"mig_mean": 0.066}, "modified": {"mig_mean": 0.034}}
+    assert "`modified`'s code is less organised than `standard`'s (0.034 against 0.066)" in factor_verdict(f, roles)
+    f["modified"]["mig_mean"] = 0.2
+    assert "is more organised" in factor_verdict(f, roles)
+    assert factor_verdict({"standard": {"mig_mean": None}, "modified": {"mig_mean": 0.1}}, roles) is None
