@@ -21,6 +21,7 @@ import sys
 
 from shapes_vae.errors import ArgumentParser, PipelineError, run_stage
 from shapes_vae.io import write_bytes
+from shapes_vae.spread import group_points, mean_sd, repeats_a_point
 
 # per variant: column suffix -> (metrics file with {v} for the variant, key path inside it)
 VARIANT_COLUMNS = {
@@ -33,6 +34,7 @@ VARIANT_COLUMNS = {
     "prior_confident_share": ("metrics/{v}.json", "prior_confident_share"),
     "prior_class_kl_from_uniform_bits": ("metrics/{v}.json", "prior_class_kl_from_uniform_bits"),
     "mig_mean": ("metrics/factors/{v}.json", "mig_mean"),
+    "probe_accuracy_class": ("metrics/factors/{v}.json", "probe_accuracy_class"),
 }
 
 
@@ -185,13 +187,20 @@ def main(argv):
         from shapes_vae.plotting import plot_rate_distortion
 
         modified = rows[0]["params"].get("report.paper_modified", "modified")
-        i_rate, i_dist = header.index(f"{modified}_rate_bits"), header.index(f"{modified}_recon_nats")
-        label = sort_by or "experiment"
-        i_label = header.index(label)
-        points = [{"rate_bits": r[i_rate], "distortion_nats": r[i_dist], label.split(".")[-1]: r[i_label]}
-                  for r in body if r[i_rate] is not None and r[i_dist] is not None]
-        plot_rate_distortion(points, args.plot, f"{modified} VAE, one point per experiment ({pattern})",
-                             label.split(".")[-1])
+        # one point per configuration; the runs of a point differ only in seeds or runtime settings
+        keys = [p for p in varying if not repeats_a_point(p)] or ["experiment"]
+        label = sort_by if sort_by in keys else keys[0]
+        cells = [dict(zip(header, r)) for r in body]
+        points = []
+        for point, members in group_points(cells, keys):
+            (rate, rate_sd), (dist, dist_sd) = (mean_sd(m[f"{modified}_{k}"] for m in members)
+                                                for k in ("rate_bits", "recon_nats"))
+            if rate is not None and dist is not None:
+                points.append({"rate_bits": rate, "distortion_nats": dist, "rate_sd": rate_sd, "distortion_sd": dist_sd,
+                               "runs": len(members), label.split(".")[-1]: point[label]})
+        runs = {p["runs"] for p in points}
+        what = "one point per experiment" if runs == {1} else f"mean ± sd over {'/'.join(map(str, sorted(runs)))} runs per point"
+        plot_rate_distortion(points, args.plot, f"{modified} VAE, {what} ({pattern})", label.split(".")[-1])
     write_bytes(args.out, to_csv(header, body).encode())
     print(f"gather: {len(body)} experiment(s) -> {args.out}" + (f", {args.plot}" if args.plot else ""))
 

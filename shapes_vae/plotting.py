@@ -148,19 +148,22 @@ def plot_bits_per_dim(bits_by_model, path, title):
 
 
 def plot_rate_distortion(rows, path, title, label_key):
-    """Rate (bits) against distortion (nats per image), one point per row, labelled.
+    """Rate (bits) against distortion (nats per image), one point per row, labelled, with error
+    bars where a row gives its spread.
 
-    rows: dicts with keys "distortion_nats", "rate_bits" and label_key. Returns the (distortion,
-    rate) pairs drawn, in the order of rate."""
-    pts = sorted(((float(r["distortion_nats"]), float(r["rate_bits"]), r[label_key]) for r in rows),
-                 key=lambda t: t[1])
+    rows: dicts with keys "distortion_nats", "rate_bits", label_key and optionally
+    "distortion_sd", "rate_sd" (None or absent: no bar). Returns the (distortion, rate,
+    distortion bar, rate bar) rows drawn, in the order of rate (0 where there is no bar)."""
+    sd = lambda r, k: float(r[k]) if r.get(k) not in (None, "") else 0.0
+    pts = sorted(((float(r["distortion_nats"]), float(r["rate_bits"]), r[label_key], sd(r, "distortion_sd"), sd(r, "rate_sd"))
+                  for r in rows), key=lambda t: t[1])
     if not pts:
         raise ValueError("no rows to plot")
     fig = new_figure(5.5, 4.0)
     ax = fig.add_subplot()
-    d, rate = [p[0] for p in pts], [p[1] for p in pts]
-    ax.plot(d, rate, "o-", color="#1f77b4")
-    for x, y, label in pts:
+    d, rate, d_sd, rate_sd = ([p[i] for p in pts] for i in (0, 1, 3, 4))
+    ax.errorbar(d, rate, xerr=d_sd, yerr=rate_sd, fmt="o-", color="#1f77b4", ecolor="#7f7f7f", capsize=3)
+    for x, y, label, _, _ in pts:
         ax.annotate(f"{label_key} {fmt(label) if isinstance(label, (int, float)) else label}", (x, y),
                     textcoords="offset points", xytext=(6, 4), fontsize=8)
     ax.set_xlabel("distortion: test reconstruction, nats per image")
@@ -168,7 +171,7 @@ def plot_rate_distortion(rows, path, title, label_key):
     ax.set_title(title)
     ax.grid(alpha=0.3)
     save(fig, path)
-    return np.array([[x, y] for x, y, _ in pts])
+    return np.array([[p[0], p[1], p[3], p[4]] for p in pts])
 
 
 def plot_factor_heatmap(mi_normalised, factor_names, path, title):

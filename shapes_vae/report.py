@@ -2,6 +2,8 @@
 number in it is typed by hand."""
 import math
 
+from shapes_vae.spread import group_points, mean_sd
+
 # The paper's reported figures and the reference notebook's last logged epoch (docs/reference.md).
 PAPER = {"standard_test_bce": 0.0346, "modified_test_bce": 0.0968, "bits_total": 10.93}
 REFERENCE_LAST_EPOCH = {
@@ -15,17 +17,6 @@ REFERENCE_EARLIER_RUN = {"train_recon": "27.79", "train_kl": "13.54", "val_recon
 
 def _f(v, digits=4):
     return "–" if v is None else f"{v:.{digits}f}"
-
-
-def mean_sd(values):
-    """(mean, sample standard deviation with ddof = 1; None for fewer than 2 values)."""
-    values = [float(v) for v in values]
-    if not values:
-        return None, None
-    m = sum(values) / len(values)
-    if len(values) < 2:
-        return m, None
-    return m, math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
 
 
 def _pm(values, digits=4):
@@ -172,39 +163,61 @@ def seed_rows(seeds, roles):
     return lines
 
 
-def sweep_summary(sweep, variant):
-    """One sentence on how the rate and the paper's bits move across a sweep (None if < 2 rows)."""
-    pts = [(_num(r.get(f"{variant}_rate_bits")), _num(r.get("bits_total"))) for r in sweep]
+def sweep_summary(points, variant):
+    """One sentence on how the rate and the paper's bits move across a sweep's points (None if < 2)."""
+    pts = [(mean_sd(r.get(f"{variant}_rate_bits") for r in members)[0], mean_sd(r.get("bits_total") for r in members)[0])
+           for _, members in points]
     pts = [p for p in pts if None not in p]
     if len(pts) < 2:
         return None
     rates, bits = [p[0] for p in pts], [p[1] for p in pts]
     if min(rates) <= 0 or min(bits) <= 0:
         return None
-    return (f"Across these {len(pts)} runs the rate, an upper bound on I(X;Z), spans {min(rates):.2f} to "
+    over = "points" if len(pts) == len(points) and all(len(m) == 1 for _, m in points) else "points (means over their runs)"
+    return (f"Across these {len(pts)} {over} the rate, an upper bound on I(X;Z), spans {min(rates):.2f} to "
             f"{max(rates):.2f} bits ({max(rates) / min(rates):.1f}x); the paper's estimate spans {min(bits):.2f} to "
             f"{max(bits):.2f} bits ({max(bits) / min(bits):.1f}x).")
 
 
+SWEEP_COLUMNS = [  # (header, column suffix or full name, digits; None: a share as a percentage)
+    ("Rate, bits (upper bound on I(X;Z))", "rate_bits", 2), ("I(X;Z) estimate, bits", "mi_bits", 2),
+    ("Distortion, nats per image", "recon_nats", 2), ("KL, nats", "kl_nats", 2),
+    ("Test BCE (paper protocol)", "test_bce", 4), ("Bits (paper's estimate)", "bits_total", 2),
+    ("Active units", "active_units", 1), ("Prior samples recognised", "prior_confident_share", None),
+    ("Mean MIG", "mig_mean", 3), ("Class probe accuracy", "probe_accuracy_class", 3),
+]
+
+
+def _cell(values, digits):
+    m, sd = mean_sd(values)
+    if m is None:
+        return "–"
+    if digits is None:
+        return f"{m:.1%}" if sd is None else f"{m:.1%} ± {sd:.1%}"
+    if sd is None and digits == 1 and float(m).is_integer():
+        return f"{m:.0f}"
+    return f"{m:.{digits}f}" if sd is None else f"{m:.{digits}f} ± {sd:.{digits}f}"
+
+
 def sweep_rows(sweep, variant):
-    """The rate-distortion table of `variant` from sweeps/beta.csv rows (dicts of CSV strings)."""
+    """The rate-distortion table of `variant` from sweeps/beta.csv rows (dicts of CSV strings): one
+    line per point of the sweep, its runs' mean ± sample sd where it has several (other seeds or
+    runtime settings, shapes_vae.spread)."""
     if not sweep:
         return ["(no sweep gathered: see the commands above)"]
-    params = [k for k in sweep[0] if k.startswith(("models.", "architecture."))]
-    head = [*params, "Rate, bits (upper bound on I(X;Z))", "I(X;Z) estimate, bits", "Distortion, nats per image",
-            "KL, nats", "Test BCE (paper protocol)", "Bits (paper's estimate)", "Active units",
-            "Prior samples recognised", "Mean MIG"]
-    keys = [f"{variant}_{k}" for k in ("rate_bits", "mi_bits", "recon_nats", "kl_nats", "test_bce")]
-    keys += ["bits_total", f"{variant}_active_units", f"{variant}_prior_confident_share", f"{variant}_mig_mean"]
-    digits = [2, 2, 2, 2, 4, 2, 0, None, 3]
+    params = [k for k in sweep[0] if k.startswith(("models.", "architecture.", "runtime."))]
+    points = group_points(sweep, params)
+    repeated = any(len(members) > 1 for _, members in points)
+    shown = list(points[0][0])
+    head = [*shown, *(["Runs"] if repeated else []), *(h for h, _, _ in SWEEP_COLUMNS)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in sweep:
-        cells = [r[p] for p in params]
-        for k, d in zip(keys, digits):
-            v = _num(r.get(k))
-            cells.append("–" if v is None else (f"{v:.1%}" if d is None else f"{v:.{d}f}"))
+    for point, members in points:
+        cells = [point[p] for p in shown] + ([str(len(members))] if repeated else [])
+        for _, key, digits in SWEEP_COLUMNS:
+            column = key if key == "bits_total" else f"{variant}_{key}"
+            cells.append(_cell([r.get(column) for r in members], digits))
         lines.append("| " + " | ".join(cells) + " |")
-    summary = sweep_summary(sweep, variant)
+    summary = sweep_summary(points, variant)
     return lines + ([] if summary is None else ["", summary])
 
 
@@ -226,14 +239,16 @@ def last_epoch_rows(names, last_epochs, roles):
     return lines
 
 
-def results_markdown(names, metrics, info, factors, last_epochs, classifier, seeds, sweep, sigma_sweep, training_seeds, roles):
+def results_markdown(names, metrics, info, factors, last_epochs, classifier, seeds, sweep, sigma_sweep, training_seeds, roles,
+                     paper_beta):
     """names: the variants, in params.yaml order; metrics, info, factors: {variant: the contents of
     metrics/<variant>.json, metrics/information/<variant>.json, metrics/factors/<variant>.json};
     last_epochs: {variant: {column: value}} from the last row of logs/<variant>.csv; classifier:
     metrics/classifier.json; seeds, sweep, sigma_sweep: the rows of sweeps/seeds.csv,
     sweeps/beta.csv and sweeps/sigma.csv (written by shapes_vae.gather) as dicts of strings;
     training_seeds: {variant: models.<variant>.seed}; roles: params.yaml report (which variants
-    stand for the paper's two models)."""
+    stand for the paper's two models); paper_beta: the beta of the paper-modified variant (the
+    sweep's point that gives the seed table)."""
     std, mod = roles["paper_standard"], roles["paper_modified"]
     lines = [
         "# Results",
@@ -246,7 +261,7 @@ def results_markdown(names, metrics, info, factors, last_epochs, classifier, see
         "",
         f"\"Ours\" is the committed run{_seeds_note(training_seeds)}; the variants standing for the paper's "
         f"two models are `{std}` and `{mod}` (params `report`). The last column is over the {len(seeds)} "
-        "training seeds of `sweeps/seeds.csv` (sample sd), see [Seeds](#seeds).",
+        "runs of `sweeps/seeds.csv` (sample sd), see [Seeds](#seeds).",
         "",
         "| Figure | Paper | Ours | Ours / paper | Mean ± sd over seeds |",
         "|---|---|---|---|---|",
@@ -273,43 +288,47 @@ def results_markdown(names, metrics, info, factors, last_epochs, classifier, see
         "",
         "## Seeds",
         "",
-        "The whole pipeline under other training seeds, queued with DVC and gathered into `sweeps/seeds.csv`:",
+        f"The whole pipeline under three training seeds: the points of the beta sweep below at the committed beta "
+        f"(`models.{mod}.beta` = {paper_beta:g}), gathered into `sweeps/seeds.csv`:",
         "",
         "```",
-        f"for s in 1 11 21; do dvc exp run --queue -n seed-$s -S models.{std}.seed=$s -S models.{mod}.seed=$((s+1)); done",
-        "dvc queue start -j 1          # then watch: dvc queue status (or follow one: dvc queue logs -f seed-11)",
-        "python -m shapes_vae.gather 'seed-*' --out sweeps/seeds.csv --min-rows 3",
+        f"python -m shapes_vae.gather 'beta-{paper_beta:g}-seed-*' --out sweeps/seeds.csv --min-rows 3",
         "```",
         "",
         *seed_rows(seeds, roles),
         "",
         "## Rate and distortion as beta moves",
         "",
-        f"`{mod}` at several beta, every other setting as in `params.yaml` at the sweep's baseline",
-        "commit (the `baseline` column of the CSV);",
-        "rate is the mean KL to the prior in bits, distortion the test reconstruction term in nats per",
-        "image (one sampled z). Gathered into `sweeps/beta.csv` and `sweeps/beta.png`:",
+        f"`{mod}` at six beta, each under three training seeds applied to both models (the seed of `{std}`, which "
+        f"`{mod}` is fine-tuned from, and `{mod}`'s own), every other setting as in `params.yaml` at the sweep's "
+        "baseline commit (the `baseline` column of the CSV). DVC's run cache trains each seed's "
+        f"`{std}` once, and restores any experiment already run. Rate is the mean KL to the prior in bits, "
+        "distortion the test reconstruction term in nats per image (one sampled z); each point is the mean "
+        "± sample sd over its runs, which differ only in seeds (or in how they ran, such as the thread count). Gathered into "
+        "`sweeps/beta.csv` (one row per experiment) and `sweeps/beta.png`:",
         "",
         "```",
-        f"for b in 0.5 1 2 5 10 20; do dvc exp run --queue -n beta-$b -S models.{mod}.beta=$b; done",
-        "dvc queue start -j 1",
-        "python -m shapes_vae.gather 'beta-*' --out sweeps/beta.csv --plot sweeps/beta.png --min-rows 6",
+        "for s in 1 11 21; do for b in 0.5 1 2 5 10 20; do",
+        f"  dvc exp run --queue -n beta-$b-seed-$s -S models.{mod}.beta=$b -S models.{std}.seed=$s -S models.{mod}.seed=$((s+1))",
+        "done; done",
+        "dvc queue start -j 1          # then watch: dvc queue status (or follow one: dvc queue logs -f beta-5-seed-11)",
+        "python -m shapes_vae.gather 'beta-*-seed-*' --out sweeps/beta.csv --plot sweeps/beta.png --min-rows 18",
         "```",
         "",
-        "![rate against distortion](sweeps/beta.png)",
+        "![rate against distortion, mean and sd over seeds](sweeps/beta.png)",
         "",
         *sweep_rows(sweep, mod),
         "",
         "## Rate and distortion as the noise sigma moves",
         "",
         f"`{mod}` with other std of the Gaussian noise added to z in training, every other setting",
-        "as at the sweep's baseline commit (`beta-10` of the beta sweep stands for the default sigma; the",
+        "as at the sweep's baseline commit (`beta-10-seed-1` of the beta sweep stands for the default sigma; the",
         "paper's bits are undefined without noise):",
         "",
         "```",
         f"for s in 0 0.25 1; do dvc exp run --queue -n sigma-$s -S models.{mod}.noise_sigma=$s; done",
         "dvc queue start -j 1",
-        "python -m shapes_vae.gather 'sigma-*' beta-10 --out sweeps/sigma.csv --plot sweeps/sigma.png --min-rows 4",
+        "python -m shapes_vae.gather 'sigma-*' beta-10-seed-1 --out sweeps/sigma.csv --plot sweeps/sigma.png --min-rows 4",
         "```",
         "",
         "![rate against distortion, noise sigma](sweeps/sigma.png)",

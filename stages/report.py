@@ -46,7 +46,8 @@ def main(argv):
     last = {n: last_epoch(f"logs/{n}.csv") for n in names}
     seeds, sweep, sigma = (gathered(f"sweeps/{name}.csv", roles) for name in ("seeds", "beta", "sigma"))
     training_seeds = {n: p["models"][n]["seed"] for n in names}
-    page = results_markdown(names, metrics, info, factors, last, classifier, seeds, sweep, sigma, training_seeds, roles)
+    page = results_markdown(names, metrics, info, factors, last, classifier, seeds, sweep, sigma, training_seeds, roles,
+                            p["models"][roles["paper_modified"]]["beta"])
     write_bytes("RESULTS.md", page.encode())
     print("report: RESULTS.md")
 

@@ -13,24 +13,23 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, make_tiny_project, tiny_params
 from shapes_vae.gather import VARIANT_COLUMNS, columns, finished_experiments, table, to_csv, varying_params
 
 PY = sys.executable
 
 
-def exp(name, beta, state="success", error=None, bce=0.1, extra=None, paper_modified="modified"):
+def exp(name, beta, state="success", error=None, bce=0.1, extra=None, paper_modified="modified", seed=1, rate=6.5, threads=0):
     """One experiment of `dvc exp show --json`: the variants standard and modified (and `extra`, a
     third variant, if given), with the per-variant metrics files of the modified one (and extra's)."""
-    models = {"standard": {"init": "scratch", "beta": 1.0, "seed": 1}, "modified": {"init": "standard", "beta": beta, "seed": 2}}
+    models = {"standard": {"init": "scratch", "beta": 1.0, "seed": seed}, "modified": {"init": "standard", "beta": beta, "seed": seed + 1}}
     metrics = {"metrics/modified.json": {"data": {"test_bce": bce, "recon_nats": 80.0}},
-               "metrics/information/modified.json": {"data": {"rate_bits_upper_bound": 6.5, "paper_bits_estimate": 10.5}},
+               "metrics/information/modified.json": {"data": {"rate_bits_upper_bound": rate, "paper_bits_estimate": 10.5}},
                "metrics/factors/modified.json": {"data": {"mig_mean": 0.25}}}
     if extra:
         models[extra] = {"init": "modified", "beta": 3.0, "seed": 7}
         metrics |= {f"metrics/{extra}.json": {"data": {"test_bce": 0.2, "recon_nats": 90.0}},
                     f"metrics/information/{extra}.json": {"data": {"rate_bits_upper_bound": 4.5, "paper_bits_estimate": 3.25}}}
-    data = {"params": {"params.yaml": {"data": {"models": models, "evaluate": {"seed": 3},
+    data = {"params": {"params.yaml": {"data": {"models": models, "evaluate": {"seed": 3}, "runtime": {"threads": threads},
                                                 "report": {"paper_standard": "standard", "paper_modified": paper_modified}}}},
             "metrics": metrics}
     return {"revs": [{"rev": f"{name:0<40}", "name": name, "data": data, "error": error, "experiments": None}],
@@ -110,17 +109,14 @@ def read_csv(path):
 
 
 @pytest.mark.slow
-def test_sweep_on_two_machines_pushed_pulled_and_gathered_on_a_third(tmp_path):
+def test_sweep_on_two_machines_pushed_pulled_and_gathered_on_a_third(tiny_copy, tmp_path):
     origin, storage = tmp_path / "origin.git", tmp_path / "dvc-storage"
     sh(tmp_path, "git", "init", "-q", "--bare", "-b", "main", str(origin))
-    params = tiny_params(yaml.safe_load((ROOT / "params.yaml").read_text()))
-    a = make_tiny_project(tmp_path / "machine-a", params)
+    a = tiny_copy  # the baseline: the tiny pipeline run and its results committed
     # one-time set-up, as a project would commit it: the git remote and the default DVC remote
     sh(a, "git", "remote", "add", "origin", str(origin))
     dvc(a, "remote", "add", "-d", "storage", str(storage))
-    dvc(a, "repro")
-    sh(a, "git", "add", "-A")
-    sh(a, "git", "commit", "-qm", "baseline results")
+    sh(a, "git", "commit", "-qam", "the project's remotes")
     dvc(a, "push")
     sh(a, "git", "push", "-q", "origin", "main")
 
@@ -188,3 +184,26 @@ def test_gather_cli_writes_the_table_and_refuses_too_few_or_ambiguous_rows(tmp_p
     with pytest.raises(PipelineError, match="beta-2 appears under several commits"):
         gather.main(["beta-*", "--out", str(out)])
     assert len(list(csv.DictReader(out.open()))) == 3  # the failed runs left the last table alone
+
+
+def test_gather_draws_one_point_per_beta_with_the_seeds_spread(tmp_path, monkeypatch):
+    """A sweep over beta and seeds: the CSV keeps every experiment, the plot one point per beta at
+    the seeds' mean with their sample sd (a runtime setting that differs, like the thread count,
+    is a repeat too, not another point)."""
+    from shapes_vae import gather, plotting
+
+    runs = [exp(f"beta-{b}-seed-{s}", b, seed=s, rate=r, threads=t)
+            for b, s, r, t in ((2, 1, 9.0, 0), (2, 11, 11.0, 1), (2, 21, 10.0, 0), (10, 1, 3.0, 0), (10, 11, 5.0, 1))]
+    doc = [{"rev": "abcdef1234567890", "name": "main", "data": {}, "error": None, "experiments": runs}]
+    monkeypatch.setattr(gather, "exp_show_json", lambda *a, **k: doc)
+    drawn = {}
+    monkeypatch.setattr(plotting, "plot_rate_distortion", lambda rows, path, title, key: drawn.update(rows=rows, title=title))
+    out = tmp_path / "beta.csv"
+    gather.main(["beta-*", "--out", str(out), "--plot", str(tmp_path / "beta.png")])
+    table_rows = list(csv.DictReader(out.open()))
+    assert len(table_rows) == 5 and {r["runtime.threads"] for r in table_rows} == {"0", "1"}
+    points = {p["beta"]: p for p in drawn["rows"]}
+    assert sorted(points) == [2.0, 10.0] and points[2.0]["runs"] == 3 and points[10.0]["runs"] == 2
+    assert points[2.0]["rate_bits"] == 10.0 and points[2.0]["rate_sd"] == 1.0  # mean, sd (ddof 1) of 9, 11, 10
+    assert points[10.0]["rate_bits"] == 4.0 and abs(points[10.0]["rate_sd"] - 2 ** 0.5) < 1e-12
+    assert points[2.0]["distortion_sd"] == 0.0 and "mean ± sd over 2/3 runs per point" in drawn["title"]

@@ -236,7 +236,11 @@ def test_rate_distortion_points_in_order_of_rate(tmp_path):
     path = tmp_path / "rd.png"
     drawn = plotting.plot_rate_distortion(rows, path, "rate against distortion", "beta")
     check_png(path)
-    np.testing.assert_array_equal(drawn, [[80.0, 2.5], [55.5, 4.0], [40.0, 9.0]])
+    np.testing.assert_array_equal(drawn, [[80.0, 2.5, 0, 0], [55.5, 4.0, 0, 0], [40.0, 9.0, 0, 0]])
+    rows[0] |= {"distortion_sd": 1.5, "rate_sd": "0.25"}  # a point's spread over seeds: error bars
+    rows[1] |= {"distortion_sd": None, "rate_sd": ""}  # one run: no bar
+    drawn = plotting.plot_rate_distortion(rows, path, "rate against distortion", "beta")
+    np.testing.assert_array_equal(drawn, [[80.0, 2.5, 0, 0], [55.5, 4.0, 0, 0], [40.0, 9.0, 1.5, 0.25]])
     with pytest.raises(ValueError):
         plotting.plot_rate_distortion([], tmp_path / "empty.png", "t", "beta")
 

@@ -1,4 +1,4 @@
-from shapes_vae.report import PAPER, mean_sd, results_markdown
+from shapes_vae.report import PAPER, results_markdown
 
 NAMES = ["standard", "modified"]
 ROLES = {"paper_standard": "standard", "paper_modified": "modified"}
@@ -31,12 +31,12 @@ INFO = {"standard": information(), "modified": information(paper=12.0, noisy=5.5
 FACTORS = {"standard": factor_json(0.3), "modified": factor_json(0.4), "wide": factor_json(0.123, 0.456, 0.789)}
 
 
-def page(seeds=(), sweep=(), sigma=(), names=NAMES, roles=ROLES):
+def page(seeds=(), sweep=(), sigma=(), names=NAMES, roles=ROLES, paper_beta=10.0):
     last = {m: {"train_recon": 1.0, "train_kl": 2.0, "val_recon": 3.0, "val_kl": 4.0} for m in names}
     classifier = {"test_accuracy": 0.9982, "test_accuracy_per_class": {"circle": 1.0, "triangle": 0.9946, "rectangle": 1.0}}
     pick = lambda d: {n: d[n] for n in names}
     return results_markdown(list(names), pick(METRICS), pick(INFO), pick(FACTORS), last, classifier, list(seeds),
-                            list(sweep), list(sigma), {n: i + 1 for i, n in enumerate(names)}, roles)
+                            list(sweep), list(sigma), {n: i + 1 for i, n in enumerate(names)}, roles, paper_beta)
 
 
 def test_results_table_is_written_from_the_metrics():
@@ -103,7 +103,9 @@ def test_seed_error_bars_and_sweep_come_from_the_gathered_tables():
     md = page(seeds, sweep, sigma)
     # mean and sample sd (ddof = 1) of 0.04, 0.05, 0.06 and of 10, 11, 12
     assert "| 0.0692 | 2.00 | 0.0500 ± 0.0100 |" in md and "| 12.0000 | 1.10 | 11.0000 ± 1.0000 |" in md
-    assert "over the 3 training seeds" in md
+    assert "over the 3 runs of `sweeps/seeds.csv`" in md
+    # the seed table is the beta sweep's point at the committed beta, whatever that is
+    assert "gather 'beta-4.5-seed-*' --out sweeps/seeds.csv" in page(seeds, sweep, sigma, paper_beta=4.5)
     assert "| seed-11 | 11 | 0.0500 | 0.1000 | 11.0000 |" in md
     assert "| **mean ± sd** |  | 0.0500 ± 0.0100 | 0.1000 ± 0.0000 | 11.0000 ± 1.0000 |" in md
     assert "| 2 | 17.50 | 8.50 | 49.65 | 12.10 | 0.0633 | 12.60 | 4 | – |" in md
@@ -114,10 +116,17 @@ def test_seed_error_bars_and_sweep_come_from_the_gathered_tables():
     assert "| **mean ± sd** |  | 0.0500 ± 0.0100 | 0.1000 ± 0.0000 | 11.5000 ± 0.7071 |" in page(gap, sweep, sigma) and "| 0.25 | 17.50 | 8.50 |" in md
 
 
-def test_mean_sd():
-    assert mean_sd([]) == (None, None) and mean_sd([2.0]) == (2.0, None)
-    m, sd = mean_sd([1.0, 2.0, 3.0, 4.0])
-    assert m == 2.5 and abs(sd - 1.2909944487358056) < 1e-12
+def test_a_sweep_over_seeds_is_one_line_per_point_with_mean_and_sd():
+    row = lambda b, s, rate, units, share: {
+        "experiment": f"beta-{b}-seed-{s}", "models.modified.beta": str(b), "models.standard.seed": str(s),
+        "models.modified.seed": str(s + 1), "runtime.threads": "0", "modified_rate_bits": str(rate),
+        "bits_total": "10.0", "modified_active_units": str(units), "modified_prior_confident_share": str(share)}
+    sweep = [row(2, 1, 9.0, 4, 0.5), row(2, 11, 11.0, 5, 0.7), row(2, 21, 10.0, 6, 0.6), row(8, 1, 3.0, 2, 0.2)]
+    md = page(sweep=sweep)
+    assert "| models.modified.beta | Runs | Rate" in md  # the seeds and threads are the spread, not columns
+    assert "| 2 | 3 | 10.00 ± 1.00 | – | – | – | – | 10.00 ± 0.00 | 5.0 ± 1.0 | 60.0% ± 10.0% |" in md
+    assert "| 8 | 1 | 3.00 | – | – | – | – | 10.00 | 2 | 20.0% |" in md
+    assert "Across these 2 points (means over their runs) the rate, an upper bound on I(X;Z), spans 3.00 to 10.00" in md
 
 
 def test_factor_verdict_follows_the_roles_and_the_numbers():
