@@ -160,7 +160,8 @@ def main(argv):
                     help="experiment names to gather, globs such as 'beta-*' (several: any of them)")
     ap.add_argument("--out", required=True, help="CSV file to write")
     ap.add_argument("--plot", help="also draw rate against distortion of the modified model into this PNG")
-    ap.add_argument("--sort-by", help="param key path to sort the rows by (default: the first varying param)")
+    ap.add_argument("--sort-by", help="param key path to sort the rows by (default: the first varying param "
+                                      "that is not a seed or runtime setting, else the first seed)")
     ap.add_argument("--rev", help="experiments of this baseline commit instead of HEAD's")
     ap.add_argument("--all-commits", action="store_true", help="experiments of every commit, not only HEAD's")
     ap.add_argument("--min-rows", type=int, default=1, help="fail unless at least this many experiments are found")
@@ -181,7 +182,10 @@ def main(argv):
     if args.sort_by and args.sort_by not in varying:
         raise PipelineError(f"gather: --sort-by {args.sort_by} is not a param that varies between these experiments "
                             f"(varying: {', '.join(varying) or 'none'})")
-    sort_by = args.sort_by or (varying[0] if varying else None)
+    # by default the first param that defines a point (a seed or the thread count only repeats one),
+    # else the first seed
+    sort_by = args.sort_by or next((p for p in varying if not repeats_a_point(p)),
+                                   next((p for p in varying if p.endswith(".seed")), varying[0] if varying else None))
     header, body = table(rows, sort_by)
     if args.plot:
         from shapes_vae.plotting import plot_rate_distortion

@@ -147,18 +147,19 @@ def factor_rows(names, factors, roles):
 
 def seed_rows(seeds, roles):
     """The per-seed table from sweeps/seeds.csv rows (dicts of CSV strings)."""
-    columns = (f"{roles['paper_standard']}_test_bce", f"{roles['paper_modified']}_test_bce", "bits_total")
+    std, mod = roles["paper_standard"], roles["paper_modified"]
+    columns = (f"{std}_test_bce", f"{mod}_test_bce", "bits_total", f"{std}_mig_mean", f"{mod}_mig_mean")
     if not seeds:
         return ["(no seed experiments gathered: see the commands above)"]
     params = [k for k in seeds[0] if k.startswith("models.") or k.endswith(".seed")]
-    head = ["Experiment", *params, f"{roles['paper_standard']} test BCE", f"{roles['paper_modified']} test BCE",
-            "Bits (paper's estimate)"]
+    head = ["Experiment", *params, f"{std} test BCE", f"{mod} test BCE", "Bits (paper's estimate)",
+            f"{std} mean MIG", f"{mod} mean MIG"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in seeds:
         cells = [r["experiment"], *(r[p] for p in params),
                  *(_f(_num(r.get(k))) for k in columns)]
         lines.append("| " + " | ".join(cells) + " |")
-    summary = [_pm([r[k] for r in seeds if r.get(k) not in (None, "")]) for k in columns]
+    summary = [_pm([r.get(k) for r in seeds if r.get(k) not in (None, "")]) for k in columns]
     lines.append("| **mean ± sd** | " + " | ".join("" for _ in params) + (" | " if params else "") + " | ".join(summary) + " |")
     return lines
 
@@ -188,6 +189,12 @@ SWEEP_COLUMNS = [  # (header, column suffix or full name, digits; None: a share 
 ]
 
 
+def _paired(r, a, b):
+    """r[a] - r[b] of one run (a paired difference: both models of the same seeds), or None."""
+    x, y = _num(r.get(a)), _num(r.get(b))
+    return None if x is None or y is None else x - y
+
+
 def _cell(values, digits):
     m, sd = mean_sd(values)
     if m is None:
@@ -199,23 +206,28 @@ def _cell(values, digits):
     return f"{m:.{digits}f}" if sd is None else f"{m:.{digits}f} ± {sd:.{digits}f}"
 
 
-def sweep_rows(sweep, variant):
+def sweep_rows(sweep, variant, base=None):
     """The rate-distortion table of `variant` from sweeps/beta.csv rows (dicts of CSV strings): one
     line per point of the sweep, its runs' mean ± sample sd where it has several (other seeds or
-    runtime settings, shapes_vae.spread)."""
+    runtime settings, shapes_vae.spread). base: the variant `variant` is fine-tuned from; its mean
+    MIG is subtracted run by run (a paired difference) in the last column."""
     if not sweep:
         return ["(no sweep gathered: see the commands above)"]
     params = [k for k in sweep[0] if k.startswith(("models.", "architecture.", "runtime."))]
     points = group_points(sweep, params)
     repeated = any(len(members) > 1 for _, members in points)
     shown = list(points[0][0])
-    head = [*shown, *(["Runs"] if repeated else []), *(h for h, _, _ in SWEEP_COLUMNS)]
+    paired = base is not None and any(_paired(r, f"{variant}_mig_mean", f"{base}_mig_mean") is not None for r in sweep)
+    head = [*shown, *(["Runs"] if repeated else []), *(h for h, _, _ in SWEEP_COLUMNS),
+            *([f"Mean MIG minus {base}'s (same seeds)"] if paired else [])]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for point, members in points:
         cells = [point[p] for p in shown] + ([str(len(members))] if repeated else [])
         for _, key, digits in SWEEP_COLUMNS:
             column = key if key == "bits_total" else f"{variant}_{key}"
             cells.append(_cell([r.get(column) for r in members], digits))
+        if paired:
+            cells.append(_cell([_paired(r, f"{variant}_mig_mean", f"{base}_mig_mean") for r in members], 3))
         lines.append("| " + " | ".join(cells) + " |")
     summary = sweep_summary(points, variant)
     return lines + ([] if summary is None else ["", summary])
@@ -317,7 +329,7 @@ def results_markdown(names, metrics, info, factors, last_epochs, classifier, see
         "",
         "![rate against distortion, mean and sd over seeds](sweeps/beta.png)",
         "",
-        *sweep_rows(sweep, mod),
+        *sweep_rows(sweep, mod, std),
         "",
         "## Rate and distortion as the noise sigma moves",
         "",

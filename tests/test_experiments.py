@@ -29,7 +29,7 @@ def exp(name, beta, state="success", error=None, bce=0.1, extra=None, paper_modi
         models[extra] = {"init": "modified", "beta": 3.0, "seed": 7}
         metrics |= {f"metrics/{extra}.json": {"data": {"test_bce": 0.2, "recon_nats": 90.0}},
                     f"metrics/information/{extra}.json": {"data": {"rate_bits_upper_bound": 4.5, "paper_bits_estimate": 3.25}}}
-    data = {"params": {"params.yaml": {"data": {"models": models, "evaluate": {"seed": 3}, "runtime": {"threads": threads},
+    data = {"params": {"params.yaml": {"data": {"runtime": {"threads": threads}, "models": models, "evaluate": {"seed": 3},
                                                 "report": {"paper_standard": "standard", "paper_modified": paper_modified}}}},
             "metrics": metrics}
     return {"revs": [{"rev": f"{name:0<40}", "name": name, "data": data, "error": error, "experiments": None}],
@@ -202,6 +202,11 @@ def test_gather_draws_one_point_per_beta_with_the_seeds_spread(tmp_path, monkeyp
     gather.main(["beta-*", "--out", str(out), "--plot", str(tmp_path / "beta.png")])
     table_rows = list(csv.DictReader(out.open()))
     assert len(table_rows) == 5 and {r["runtime.threads"] for r in table_rows} == {"0", "1"}
+    # sorted by beta, the first param that defines a point, not by the thread count before it
+    assert [r["experiment"] for r in table_rows] == ["beta-2-seed-1", "beta-2-seed-11", "beta-2-seed-21",
+                                                    "beta-10-seed-1", "beta-10-seed-11"]
+    gather.main(["beta-2-*", "--out", str(out)])  # one point: its runs in the order of their seed
+    assert [r["experiment"] for r in csv.DictReader(out.open())] == ["beta-2-seed-1", "beta-2-seed-11", "beta-2-seed-21"]
     points = {p["beta"]: p for p in drawn["rows"]}
     assert sorted(points) == [2.0, 10.0] and points[2.0]["runs"] == 3 and points[10.0]["runs"] == 2
     assert points[2.0]["rate_bits"] == 10.0 and points[2.0]["rate_sd"] == 1.0  # mean, sd (ddof 1) of 9, 11, 10

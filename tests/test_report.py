@@ -127,6 +127,13 @@ def test_a_sweep_over_seeds_is_one_line_per_point_with_mean_and_sd():
     assert "| 2 | 3 | 10.00 ± 1.00 | – | – | – | – | 10.00 ± 0.00 | 5.0 ± 1.0 | 60.0% ± 10.0% |" in md
     assert "| 8 | 1 | 3.00 | – | – | – | – | 10.00 | 2 | 20.0% |" in md
     assert "Across these 2 points (means over their runs) the rate, an upper bound on I(X;Z), spans 3.00 to 10.00" in md
+    # the factor measure against the model each run was fine-tuned from: a difference within each run's seeds
+    for r, (mod, std) in zip(sweep, ((0.10, 0.20), (0.30, 0.35), (0.20, 0.30), (0.5, 0.1))):
+        r |= {"modified_mig_mean": str(mod), "standard_mig_mean": str(std)}
+    md = page(sweep=sweep, seeds=[sweep[0]])
+    assert "| Mean MIG | Class probe accuracy | Mean MIG minus standard's (same seeds) |" in md
+    assert "| 0.200 ± 0.100 | – | -0.083 ± 0.029 |" in md and "| 0.500 | – | 0.400 |" in md
+    assert "| standard mean MIG | modified mean MIG |" in md and "| 0.2000 | 0.1000 |" in md  # the seed table
 
 
 def test_factor_verdict_follows_the_roles_and_the_numbers():
