@@ -23,12 +23,15 @@ reproduce: $(BIN)/.installed
 	$(BIN)/dvc repro
 	$(BIN)/dvc metrics show
 
+# one pytest-xdist worker per core; a test file runs whole on one worker (its module fixtures are
+# built once); TEST_ARGS adds pytest options (make test TEST_ARGS="-k pipeline")
+TEST_WORKERS ?= auto
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(TEST_ARGS)
 
 # the fast tier: everything but the end-to-end runs of the real DVC pipeline
 test-fast: $(BIN)/.installed
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow" $(TEST_ARGS)
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/benchmark.py $(BENCH_ARGS)

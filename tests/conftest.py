@@ -61,13 +61,23 @@ def paper_params():
 
 @pytest.fixture(scope="session")
 def built_tiny(tmp_path_factory):
-    """One tiny project after a full `dvc repro`, built once per test session by the command the
-    GitHub workflow runs, committed; tests that change it take a copy (`tiny_copy`)."""
-    project = tmp_path_factory.mktemp("e2e") / "project"
-    r = run(ROOT, sys.executable, "-m", "shapes_vae.tiny", project)
-    run(project, "git", "add", "-A")
-    run(project, "git", "commit", "-qm", "built")
-    return project, r.stdout + r.stderr
+    """One tiny project after a full `dvc repro`, built once per test run by the command the
+    GitHub workflow runs, committed; tests that change it take a copy (`tiny_copy`). Under
+    pytest-xdist (`make test` runs two workers) the first worker to need it builds it in the run's
+    shared temporary folder and the others wait for it, so it is built once, not once per worker."""
+    from filelock import FileLock  # installed with DVC
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the workers' folders sit side by side in the run's folder
+    project, output = shared / "e2e" / "project", shared / "e2e" / "tiny-output.txt"
+    with FileLock(str(shared / "e2e.lock")):
+        if not output.exists():
+            r = run(ROOT, sys.executable, "-m", "shapes_vae.tiny", project)
+            run(project, "git", "add", "-A")
+            run(project, "git", "commit", "-qm", "built")
+            output.write_text(r.stdout + r.stderr)
+    return project, output.read_text()
 
 
 @pytest.fixture

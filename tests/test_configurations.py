@@ -38,13 +38,14 @@ CASES = [
     ("latent_dim 1", "small", {"architecture": {"latent_dim": 1}}),
     ("beta 0", "small", {"models": {"standard": {"beta": 0.0}}}),
     ("modified from scratch, without noise", "small", {"models": {"modified": {"init": "scratch", "noise_sigma": 0.0}}}),
-    ("one CPU thread", "small", {"runtime": {"threads": 1}}),
+    ("torch's default thread count", "small", {"runtime": {"threads": 0}}),  # the tiny configuration runs on one
     ("numbers as dvc exp run -S writes them", "small", {"models": {"standard": {"learning_rate": "1e-3"}}}),
-    ("latent_dim 2", "wide", {"architecture": {"latent_dim": 2}}),
-    ("other widths", "wide", {"architecture": {"channels": [8, 16], "hidden": 4}}),
-    ("a batch larger than the training set", "wide", {"models": {"standard": {"batch_size": 1000}, "modified": {"batch_size": 1000}}}),
-    ("bfloat16 training", "wide", {"runtime": {"train_precision": "bfloat16"}}),
-    ("the plain backend", "wide", {"runtime": {"backend": "plain"}}),
+    ("other widths", "small", {"architecture": {"channels": [8, 16], "hidden": 4}}),
+    ("a batch larger than the training set", "small", {"models": {"standard": {"batch_size": 1000}, "modified": {"batch_size": 1000}}}),
+    ("bfloat16 training", "small", {"runtime": {"train_precision": "bfloat16"}}),
+    ("the plain backend", "small", {"runtime": {"backend": "plain"}}),
+    ("a single class", "small", {"generate": {"classes": ["circle"], "n_images": 60}}),
+    ("latent_dim 2", "big", {"architecture": {"latent_dim": 2}}),
     ("32-pixel images", "big", {"generate": geometry(32)}),
     ("a subset of the classes in another order", "big", {"generate": {"classes": ["triangle", "circle"]}}),
     ("the balanced class draw", "big", {"generate": {"class_draw": "balanced"}}),
@@ -54,7 +55,6 @@ CASES = [
                                                       "rectangle": {"aspect_min": 0.6, "aspect_max": 1.3, "side_max": 6}}}),
     ("other split fractions", "small-images", {"split": {"train_fraction": 0.5, "val_fraction": 0.25, "test_fraction": 0.25}}),
     ("a very small data set", "small-images", {"generate": {"n_images": 48}}),
-    ("a single class", "one-class", {"generate": {"classes": ["circle"], "n_images": 60}}),
 ]
 PROJECTS = list(dict.fromkeys(p for _, p, _ in CASES))
 

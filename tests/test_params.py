@@ -26,7 +26,14 @@ def set_key(params, path, value):
         d[last] = value
 
 
-DELETE = object()
+class _Delete:
+    """The edit that removes a key (a stable repr: pytest-xdist's workers must name the tests alike)."""
+
+    def __repr__(self):
+        return "<deleted>"
+
+
+DELETE = _Delete()
 
 # The edits name the committed params' own variants (whatever they are called): FIRST, the first
 # variant, and TUNED, one fine-tuned from FIRST (directly or not) if there is one.

@@ -51,15 +51,11 @@ def test_two_fresh_clones_give_identical_results(built, tmp_path):
     assert (clone / "dvc.lock").read_text() == (built / "dvc.lock").read_text()
 
 
-# Every rule is checked in-process (tests/test_params.py); through real `dvc repro`, one bad edit per
-# group is enough to show the stage refuses it with one line and leaves everything as it was.
-# (An edit's key must be a dependency of some stage: runtime.progress and runtime.resume_every,
-# which do not change results, rerun nothing.)
-_FIRST = {}
-for _e in BAD_EDITS:
-    if not _e[0].startswith(("runtime.progress", "runtime.resume_every", "models.extra", "report", "factors")):
-        _FIRST.setdefault(_e[0].split(".")[0], _e)
-DVC_EDITS = list(_FIRST.values())
+# Every rule is checked in-process (tests/test_params.py); through real `dvc repro`, a few bad edits
+# show that the stage DVC runs first refuses them with one line and leaves everything as it was: one
+# in the data's settings (refused by generate), one in a variant's (by training), one in
+# evaluation's (by the first evaluate stage), and a YAML syntax error.
+DVC_EDITS = [next(e for e in BAD_EDITS if e[0].startswith(group)) for group in ("generate.", "models.", "evaluate.")]
 
 
 @pytest.mark.parametrize("path, value, message", DVC_EDITS + [("(syntax)", None, "params.yaml")],
