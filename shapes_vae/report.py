@@ -13,6 +13,10 @@ REFERENCE_LAST_EPOCH = {
 }
 # the same notebook at an earlier commit (identical code), another unseeded draw
 REFERENCE_EARLIER_RUN = {"train_recon": "27.79", "train_kl": "13.54", "val_recon": "29.98", "val_kl": "13.49"}
+# the reference notebook's own code over six seeds on this project's data, run outside the pipeline
+# (docs/reference.md, "The reference's own seed spread"): mean ± sample sd
+REFERENCE_SEEDS = {"standard_test_bce": "0.0383 ± 0.0066", "modified_test_bce": "0.1019 ± 0.0033",
+                   "bits_total": "10.73 ± 0.17", "standard_train_recon": "28.8 ± 5.7"}
 
 
 def _f(v, digits=4):
@@ -48,7 +52,7 @@ def paper_rows(metrics, info, roles, seeds=()):
         column = {"standard_test_bce": f"{roles['paper_standard']}_test_bce",
                   "modified_test_bce": f"{roles['paper_modified']}_test_bce", "bits_total": "bits_total"}[k]
         spread = _pm([r[column] for r in seeds if r.get(column) not in (None, "")])
-        rows.append(f"| {label} | {PAPER[k]} | {_f(ours[k])} | {ratio} | {spread} |")
+        rows.append(f"| {label} | {PAPER[k]} | {_f(ours[k])} | {ratio} | {spread} | {REFERENCE_SEEDS[k]} |")
     return rows
 
 
@@ -244,7 +248,8 @@ def last_epoch_rows(names, last_epochs, roles):
     lines += ["", "The reference is one unseeded run of the paper's notebook. The same notebook at an earlier commit, "
               "identical code, logged the standard model's last epoch at "
               + ", ".join(f"{REFERENCE_EARLIER_RUN[c]}" for c in cols)
-              + " (same columns): its own seed spread is about 3 nats of train reconstruction. "
+              + " (same columns), and its code over six seeds on this project's data (docs/reference.md) ended at "
+              f"{REFERENCE_SEEDS['standard_train_recon']} nats of train reconstruction (mean ± sd). "
               "Keras' train figures are running means of the epoch's batch losses, taken before each update; ours "
               "are the same means over the epoch. The modified model's reference \"validation\" is the last "
               "validation batch only (74 images), so it does not compare with our full-set means."]
@@ -273,10 +278,11 @@ def results_markdown(names, metrics, info, factors, last_epochs, classifier, see
         "",
         f"\"Ours\" is the committed run{_seeds_note(training_seeds)}; the variants standing for the paper's "
         f"two models are `{std}` and `{mod}` (params `report`). The last column is over the {len(seeds)} "
-        "runs of `sweeps/seeds.csv` (sample sd), see [Seeds](#seeds).",
+        "runs of `sweeps/seeds.csv` (sample sd), see [Seeds](#seeds); beside it, the reference notebook's own code "
+        "over six seeds on this project's data, run outside the pipeline (docs/reference.md): compare like with like.",
         "",
-        "| Figure | Paper | Ours | Ours / paper | Mean ± sd over seeds |",
-        "|---|---|---|---|---|",
+        "| Figure | Paper | Ours | Ours / paper | Mean ± sd over seeds | The reference's code, 6 seeds |",
+        "|---|---|---|---|---|---|",
         *paper_rows(metrics, info, roles, seeds),
         "",
         "## Sounder measures on the test set",

@@ -104,6 +104,9 @@ def test_seed_error_bars_and_sweep_come_from_the_gathered_tables():
     # mean and sample sd (ddof = 1) of 0.04, 0.05, 0.06 and of 10, 11, 12
     assert "| 0.0692 | 2.00 | 0.0500 ± 0.0100 |" in md and "| 12.0000 | 1.10 | 11.0000 ± 1.0000 |" in md
     assert "over the 3 runs of `sweeps/seeds.csv`" in md
+    # beside ours, the reference code's own seed spread (docs/reference.md)
+    assert "| 0.0500 ± 0.0100 | 0.0383 ± 0.0066 |" in md and "| 11.0000 ± 1.0000 | 10.73 ± 0.17 |" in md
+    assert "ended at 28.8 ± 5.7 nats of train reconstruction" in md
     # the seed table is the beta sweep's point at the committed beta, whatever that is
     assert "gather 'beta-4.5-seed-*' --out sweeps/seeds.csv" in page(seeds, sweep, sigma, paper_beta=4.5)
     assert "| seed-11 | 11 | 0.0500 | 0.1000 | 11.0000 |" in md
