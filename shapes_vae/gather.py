@@ -182,17 +182,18 @@ def main(argv):
     if args.sort_by and args.sort_by not in varying:
         raise PipelineError(f"gather: --sort-by {args.sort_by} is not a param that varies between these experiments "
                             f"(varying: {', '.join(varying) or 'none'})")
-    # by default the first param that defines a point (a seed or the thread count only repeats one),
-    # else the first seed
-    sort_by = args.sort_by or next((p for p in varying if not repeats_a_point(p)),
+    # the params that define a sweep's points (a seed or the thread count only repeats one); by
+    # default the rows are sorted by the first of them, else by the first seed
+    point_params = [p for p in varying if not repeats_a_point(p)]
+    sort_by = args.sort_by or next(iter(point_params),
                                    next((p for p in varying if p.endswith(".seed")), varying[0] if varying else None))
     header, body = table(rows, sort_by)
     if args.plot:
         from shapes_vae.plotting import plot_rate_distortion
 
         modified = rows[0]["params"].get("report.paper_modified", "modified")
-        # one point per configuration; the runs of a point differ only in seeds or runtime settings
-        keys = [p for p in varying if not repeats_a_point(p)] or ["experiment"]
+        # one point per configuration (per experiment when only seeds or runtime settings vary)
+        keys = point_params or ["experiment"]
         label = sort_by if sort_by in keys else keys[0]
         cells = [dict(zip(header, r)) for r in body]
         points = []

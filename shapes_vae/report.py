@@ -24,9 +24,16 @@ def _f(v, digits=4):
 
 
 def _pm(values, digits=4):
+    """Mean ± sample sd of the values that are not None or "" (the mean alone for one value, "–"
+    for none); digits None writes shares as percentages, digits 1 writes a whole mean of one
+    value as an integer (active units)."""
     m, sd = mean_sd(values)
     if m is None:
         return "–"
+    if digits is None:
+        return f"{m:.1%}" if sd is None else f"{m:.1%} ± {sd:.1%}"
+    if sd is None and digits == 1 and float(m).is_integer():
+        return f"{m:.0f}"
     return f"{m:.{digits}f}" if sd is None else f"{m:.{digits}f} ± {sd:.{digits}f}"
 
 
@@ -51,7 +58,7 @@ def paper_rows(metrics, info, roles, seeds=()):
         ratio = "–" if ours[k] is None else f"{ours[k] / PAPER[k]:.2f}"
         column = {"standard_test_bce": f"{roles['paper_standard']}_test_bce",
                   "modified_test_bce": f"{roles['paper_modified']}_test_bce", "bits_total": "bits_total"}[k]
-        spread = _pm([r[column] for r in seeds if r.get(column) not in (None, "")])
+        spread = _pm([r.get(column) for r in seeds])
         rows.append(f"| {label} | {PAPER[k]} | {_f(ours[k])} | {ratio} | {spread} | {REFERENCE_SEEDS[k]} |")
     return rows
 
@@ -163,7 +170,7 @@ def seed_rows(seeds, roles):
         cells = [r["experiment"], *(r[p] for p in params),
                  *(_f(_num(r.get(k))) for k in columns)]
         lines.append("| " + " | ".join(cells) + " |")
-    summary = [_pm([r.get(k) for r in seeds if r.get(k) not in (None, "")]) for k in columns]
+    summary = [_pm([r.get(k) for r in seeds]) for k in columns]
     lines.append("| **mean ± sd** | " + " | ".join("" for _ in params) + (" | " if params else "") + " | ".join(summary) + " |")
     return lines
 
@@ -199,17 +206,6 @@ def _paired(r, a, b):
     return None if x is None or y is None else x - y
 
 
-def _cell(values, digits):
-    m, sd = mean_sd(values)
-    if m is None:
-        return "–"
-    if digits is None:
-        return f"{m:.1%}" if sd is None else f"{m:.1%} ± {sd:.1%}"
-    if sd is None and digits == 1 and float(m).is_integer():
-        return f"{m:.0f}"
-    return f"{m:.{digits}f}" if sd is None else f"{m:.{digits}f} ± {sd:.{digits}f}"
-
-
 def sweep_rows(sweep, variant, base=None):
     """The rate-distortion table of `variant` from sweeps/beta.csv rows (dicts of CSV strings): one
     line per point of the sweep, its runs' mean ± sample sd where it has several (other seeds or
@@ -229,9 +225,9 @@ def sweep_rows(sweep, variant, base=None):
         cells = [point[p] for p in shown] + ([str(len(members))] if repeated else [])
         for _, key, digits in SWEEP_COLUMNS:
             column = key if key == "bits_total" else f"{variant}_{key}"
-            cells.append(_cell([r.get(column) for r in members], digits))
+            cells.append(_pm([r.get(column) for r in members], digits))
         if paired:
-            cells.append(_cell([_paired(r, f"{variant}_mig_mean", f"{base}_mig_mean") for r in members], 3))
+            cells.append(_pm([_paired(r, f"{variant}_mig_mean", f"{base}_mig_mean") for r in members], 3))
         lines.append("| " + " | ".join(cells) + " |")
     summary = sweep_summary(points, variant)
     return lines + ([] if summary is None else ["", summary])
