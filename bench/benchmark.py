@@ -16,9 +16,10 @@
 - train_bf16_images_per_s: our step with runtime.train_precision bfloat16 (autocast), measured
   in the same rounds; not part of the speed-up, which compares float32 with float32.
 - generate_s: rendering the paper's 15,000 images (median of 3 calls in one process).
-- evaluate_s: `stages/evaluate.py` for both models plus `stages/information.py`, and the peak
-  RSS of each stage process; noop_repro_s: `dvc repro` when nothing changed. Both need an
-  up-to-date pipeline (run `dvc repro` first) and are left out, with a message, otherwise.
+- evaluate_s: the stages after training (`evaluate`, `information` and `factors` of every
+  variant), one process each, and the peak RSS of the largest; noop_repro_s: `dvc repro` when
+  nothing changed. Both need an up-to-date pipeline, its models pulled or built (`dvc repro`
+  first), and are left out, with a message, otherwise.
 - --full-repro: the wall time of a full paper-configuration `dvc repro --force` in a temporary
   clone (several minutes), each stage's share of it, and the peak RSS of its largest process.
 No test asserts any of these numbers.
@@ -206,21 +207,21 @@ def main():
         # the stage timings below rerun stages in place, and `dvc repro` would be a full run
         log(f"pipeline not up to date ({', '.join(stale)} changed): run `dvc repro` first to time "
             "evaluate and a no-op repro")
-    elif (ROOT / "models/standard.pt").exists() and (ROOT / "models/modified.pt").exists():
+    else:
         # stage outputs are rewritten with identical bytes (the stages are deterministic)
+        from shapes_vae.params import load_params
+
         stage_times, stage_rss = {}, {}
-        for name, cmd in (("evaluate@standard", ["stages/evaluate.py", "standard"]),
-                          ("evaluate@modified", ["stages/evaluate.py", "modified"]),
-                          ("information", ["stages/information.py"])):
-            stage_times[name], stage_rss[name], _ = run_timed([sys.executable, *cmd])
-            log(f"{name}: {stage_times[name]:.1f} s")
+        for variant in load_params(["models"], ROOT / "params.yaml")["models"]:
+            for stage in ("evaluate", "information", "factors"):
+                name = f"{stage}@{variant}"
+                stage_times[name], stage_rss[name], _ = run_timed([sys.executable, f"stages/{stage}.py", variant])
+                log(f"{name}: {stage_times[name]:.1f} s")
         result["evaluate_s"] = round(sum(stage_times.values()), 1)
         result["evaluate_stage_s"] = {k: round(v, 1) for k, v in stage_times.items()}
         result["stage_peak_rss_mib"] = round(max(stage_rss.values()), 1)
         result["noop_repro_s"] = round(run_timed(["dvc", "repro"])[0], 2)
         log(f"no-op dvc repro: {result['noop_repro_s']} s")
-    else:
-        log("no trained models: run `dvc repro` first to time evaluate and a no-op repro")
 
     if args.full_repro:
         with tempfile.TemporaryDirectory() as tmp:

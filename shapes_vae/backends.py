@@ -31,14 +31,9 @@ def fast_cpu_refusal(architecture, image_size, device):
     return None
 
 
-def supports(architecture, image_size, device):
-    """Whether the fast CPU form can run this architecture at this image size on this device."""
-    return fast_cpu_refusal(architecture, image_size, device) is None
-
-
 def choose_backend(backend, architecture, image_size, device):
     """"plain" or "fast_cpu" for runtime.backend `backend`; PipelineError if it cannot run.
-    Cheap (builds nothing), so validation can call it before any work."""
+    Decided from names alone: builds nothing and does not initialise CUDA."""
     if backend not in BACKENDS:
         raise PipelineError(f"runtime.backend is {backend!r}, expected one of {', '.join(BACKENDS)}")
     refusal = fast_cpu_refusal(architecture, image_size, device)

@@ -61,14 +61,20 @@ def _channels_last(t):
     return t.contiguous(memory_format=CL)
 
 
-class _Conv2dReLU(torch.autograd.Function):
-    """relu(conv2d(x, weight, bias, stride=2, padding=1))."""
+class _ConvReLU(torch.autograd.Function):
+    """relu(conv2d(x, weight, bias, stride=2, padding=1)), or with transposed=True
+    relu(conv_transpose2d(x, weight, bias, stride=2, padding=1, output_padding=1)): half or twice
+    the size."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias):
+    def forward(ctx, x, weight, bias, transposed):
         x = _channels_last(x)
-        y = F.conv2d(x, weight, bias, stride=2, padding=1).relu_()
-        ctx.save_for_backward(x, weight, y)
+        if transposed:
+            y = F.conv_transpose2d(x, weight, bias, stride=2, padding=1, output_padding=1)
+        else:
+            y = F.conv2d(x, weight, bias, stride=2, padding=1)
+        ctx.save_for_backward(x, weight, y.relu_())
+        ctx.transposed = transposed
         return y
 
     @staticmethod
@@ -77,32 +83,10 @@ class _Conv2dReLU(torch.autograd.Function):
         x, weight, y = ctx.saved_tensors
         need = ctx.needs_input_grad
         g = _relu_backward(grad.contiguous(memory_format=CL), y, 0)
-        gx, gw, _ = _conv_backward(g, x, weight, None, [2, 2], [1, 1], [1, 1], False, [0, 0], 1,
+        output_padding = [1, 1] if ctx.transposed else [0, 0]
+        gx, gw, _ = _conv_backward(g, x, weight, None, [2, 2], [1, 1], [1, 1], ctx.transposed, output_padding, 1,
                                    [need[0], need[1], False])
-        return gx, gw, g.sum((0, 2, 3)) if need[2] else None
-
-
-class _ConvTranspose2dReLU(torch.autograd.Function):
-    """relu(conv_transpose2d(x, weight, bias, stride=2, padding=1, output_padding=1)): 2x size."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias):
-        x = _channels_last(x)
-        y = F.conv_transpose2d(x, weight, bias, stride=2, padding=1, output_padding=1).relu_()
-        ctx.save_for_backward(x, weight, y)
-        return y
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad):
-        x, weight, y = ctx.saved_tensors
-        need = ctx.needs_input_grad
-        g = _relu_backward(grad.contiguous(memory_format=CL), y, 0)
-        # one oneDNN call per gradient: asking for both at once was no faster
-        args = (g, x, weight, None, [2, 2], [1, 1], [1, 1], True, [1, 1], 1)
-        gx = _conv_backward(*args, [True, False, False])[0] if need[0] else None
-        gw = _conv_backward(*args, [False, True, False])[1] if need[1] else None
-        return gx, gw, g.sum((0, 2, 3)) if need[2] else None
+        return gx, gw, g.sum((0, 2, 3)) if need[2] else None, None
 
 
 class _ConvTranspose2dToOne(torch.autograd.Function):
@@ -151,13 +135,13 @@ def _autocast(*tensors):
 
 def conv2d_relu(x, weight, bias):
     """relu(conv2d(x, weight, bias, stride=2, padding=1)): (N, C, H, W) -> (N, C', H/2, W/2)."""
-    return _Conv2dReLU.apply(*_autocast(x, weight, bias))
+    return _ConvReLU.apply(*_autocast(x, weight, bias), False)
 
 
 def conv_transpose2d_relu(x, weight, bias):
     """relu(conv_transpose2d(x, weight, bias, stride=2, padding=1, output_padding=1)):
     (N, C, H, W) -> (N, C', 2H, 2W)."""
-    return _ConvTranspose2dReLU.apply(*_autocast(x, weight, bias))
+    return _ConvReLU.apply(*_autocast(x, weight, bias), True)
 
 
 def conv_transpose2d_to_one(x, weight, bias):

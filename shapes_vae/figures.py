@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from shapes_vae.inference import inference
-from shapes_vae.model import reparameterize
+from shapes_vae.latents import sample_latents
 from shapes_vae.plotting import PAD_VALUE, fmt, grid_figure, new_figure, save, tile, tile_centres
 
 
@@ -38,11 +38,9 @@ def plot_reconstructions(model, x, path, title, n=16, seed=0):
     x = x[:n].to(device=p.device, dtype=p.dtype)
     n = x.shape[0]
     h, w = x.shape[-2:]
-    g = torch.Generator().manual_seed(seed)
     with inference(model):
         mu, logvar = model.encode(x)
-        eps = torch.randn(mu.shape, generator=g, dtype=mu.dtype).to(mu.device)
-        z = reparameterize(mu, logvar, eps)
+        z = sample_latents(mu, logvar, seed)
         blocks = [
             x[:, 0].detach().cpu().numpy().astype(np.float64),
             _decode_probs(model, mu),

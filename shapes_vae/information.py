@@ -17,10 +17,9 @@ import math
 import numpy as np
 import torch
 
-from shapes_vae.objectives import kl_per_dimension
+from shapes_vae.objectives import LOG_2PI, kl_per_dimension
 
 LN2 = math.log(2.0)
-LOG_2PI = math.log(2.0 * math.pi)
 
 
 def _np(a):

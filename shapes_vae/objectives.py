@@ -3,8 +3,12 @@
 Reduction, as the reference: each term is summed over an image (784 pixels, 8 latent
 dimensions) and then averaged over the batch, so the loss is in nats per image.
 """
+import math
+
 import torch
 import torch.nn.functional as F
+
+LOG_2PI = math.log(2.0 * math.pi)  # in every Gaussian log-density of the evaluation measures
 
 
 def reconstruction_nats(logits, x):

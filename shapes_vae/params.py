@@ -314,22 +314,62 @@ def validate(raw):
         _check_split(out.get("generate"), out["split"])
     if "models" in out:
         _check_models(out["models"], out.get("report"))
+    if "runtime" in out and out["runtime"]["backend"] == "fast_cpu" and out["runtime"]["device"] == "cuda":
+        # the other refusals of shapes_vae.backends cannot pass the rules above; device auto
+        # resolves on the machine, so that one is refused when the stage picks its device
+        raise PipelineError("runtime.backend fast_cpu runs on the CPU only, but runtime.device is cuda "
+                            "(use backend auto or plain)")
     return out
 
 
-def load_params(groups, path="params.yaml"):
+# Settings a stage may read without declaring them in dvc.yaml: how it runs, never what it computes.
+UNTRACKED = ("runtime.progress", "runtime.resume_every")
+
+
+def _pick(valid, key):
+    """The value at dotted `key` ("runtime.device", "models.standard") of the validated params."""
+    value, where = valid, []
+    for part in key.split("."):
+        where.append(part)
+        if not isinstance(value, dict) or part not in value:
+            raise PipelineError(f"{'.'.join(where)} is missing")
+        value = value[part]
+    return value
+
+
+def load_params(keys, path="params.yaml", variant=None, untracked=()):
     """Read `path`, validate every group in it (so a bad setting anywhere is refused by whichever
-    stage runs first, before any work) and return {group: validated settings} for `groups`."""
+    stage runs first, before any work) and return the settings at `keys`, dotted paths such as
+    "evaluate" or "runtime.device" ("{variant}" in a key stands for `variant`), nested as in the
+    file and holding nothing else: a stage lists exactly the params its dvc.yaml entry declares
+    (tests/test_dependencies.py compares the two), so reading an undeclared one fails in every
+    run, not silently. `untracked` adds settings from UNTRACKED, which change no result."""
     path = Path(path)
+    bad = sorted(set(untracked) - set(UNTRACKED))
+    if bad:
+        raise ValueError(f"{bad[0]} changes results: declare it in dvc.yaml and in the stage's keys")
     raw = _read(path)
     try:
         valid = validate(raw)
         dvc_yaml = path.parent / "dvc.yaml"
         if "models" in valid and dvc_yaml.exists():
             _check_pipeline(valid["models"], dvc_yaml)
-        for group in groups:
-            if group not in valid:
-                raise PipelineError(f"{group} is missing")
+        if variant is not None and variant not in valid.get("models", {}):
+            raise PipelineError(f"models.{variant} is not a variant (params.yaml models: {', '.join(valid.get('models', {}))})")
+        out = {}
+        for key in [k.format(variant=variant) for k in keys] + list(untracked):
+            *parents, last = key.split(".")
+            node = out
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[last] = _pick(valid, key)
     except PipelineError as e:
         raise PipelineError(f"{path}: {e}") from None
-    return {g: valid[g] for g in groups}
+    return out
+
+
+def variant_argument(argv, script):
+    """The one argument of a stage that runs once per model variant (stages/<script> VARIANT)."""
+    if len(argv) != 1:
+        raise PipelineError(f"usage: python stages/{script} VARIANT (a name under params.yaml models)")
+    return argv[0]

@@ -241,13 +241,15 @@ def last_epoch_rows(names, last_epochs, roles):
         ref = REFERENCE_LAST_EPOCH.get(role, {})
         cells = " | ".join(f"{last_epochs[name][c]:.1f}" + (f" (ref. {ref[c]})" if c in ref else "") for c in cols)
         lines.append(f"| {name} | {cells} |")
-    lines += ["", "The reference is one unseeded run of the paper's notebook. The same notebook at an earlier commit, "
+    lines += ["", "The reference is one run of the paper's notebook, whose shapes and initial weights were unseeded. "
+              "The same notebook at an earlier commit, "
               "identical code, logged the standard model's last epoch at "
               + ", ".join(f"{REFERENCE_EARLIER_RUN[c]}" for c in cols)
               + " (same columns), and its code over six seeds on this project's data (docs/reference.md) ended at "
               f"{REFERENCE_SEEDS['standard_train_recon']} nats of train reconstruction (mean ± sd). "
-              "Keras' train figures are running means of the epoch's batch losses, taken before each update; ours "
-              "are the same means over the epoch. The modified model's reference \"validation\" is the last "
+              "Keras' train figures are unweighted running means of the epoch's batch losses, taken before each "
+              "update (its last, smaller batch counts as much as a full one); ours are means over the epoch's "
+              "images, also taken before each update. The modified model's reference \"validation\" is the last "
               "validation batch only (74 images), so it does not compare with our full-set means."]
     return lines
 

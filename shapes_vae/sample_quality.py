@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from shapes_vae.classifier import predict_proba
-from shapes_vae.evaluation import encode_all
+from shapes_vae.latents import encode_all
 from shapes_vae.inference import inference
 
 

@@ -13,19 +13,22 @@ from shapes_vae import figures
 from shapes_vae.checkpoint import load_checkpoint
 from shapes_vae.classifier import load_classifier
 from shapes_vae.data import load_labelled_subsets
-from shapes_vae.errors import PipelineError, run_stage
+from shapes_vae.errors import run_stage
 from shapes_vae.evaluation import evaluate_model
 from shapes_vae.io import staged_outputs, write_json
-from shapes_vae.params import load_params
+from shapes_vae.params import load_params, variant_argument
 from shapes_vae.runtime import configure_torch
 from shapes_vae.sample_quality import sample_quality
 
 
+# exactly what dvc.yaml declares for this stage; the variant's own settings because its
+# checkpoint changes with them anyway
+PARAMS = ["architecture", "runtime.device", "runtime.backend", "runtime.threads", "evaluate", "models.{variant}"]
+
+
 def main(argv):
-    p = load_params(["architecture", "runtime", "models", "evaluate"])
-    if len(argv) != 1 or argv[0] not in p["models"]:
-        raise PipelineError(f"usage: python stages/evaluate.py VARIANT (one of params.yaml models: {', '.join(p['models'])})")
-    name = argv[0]
+    name = variant_argument(argv, "evaluate.py")
+    p = load_params(PARAMS, variant=name)
     cfg = p["evaluate"]
     device = configure_torch(p["runtime"])
     test, test_labels = load_labelled_subsets(["test"], device)["test"]

@@ -10,20 +10,23 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from shapes_vae.checkpoint import load_checkpoint
 from shapes_vae.data import load_shapes, load_split, as_tensor
-from shapes_vae.errors import PipelineError, run_stage
-from shapes_vae.evaluation import encode_all
+from shapes_vae.errors import run_stage
+from shapes_vae.latents import encode_all
 from shapes_vae.factors import factor_measures, image_factors
 from shapes_vae.io import staged_outputs, write_json
-from shapes_vae.params import load_params
+from shapes_vae.params import load_params, variant_argument
 from shapes_vae.plotting import plot_factor_heatmap
 from shapes_vae.runtime import configure_torch
 
 
+# exactly what dvc.yaml declares for this stage; the variant's own settings because its
+# checkpoint changes with them anyway
+PARAMS = ["architecture", "runtime.device", "runtime.backend", "runtime.threads", "factors", "models.{variant}"]
+
+
 def main(argv):
-    p = load_params(["architecture", "runtime", "models", "factors"])
-    if len(argv) != 1 or argv[0] not in p["models"]:
-        raise PipelineError(f"usage: python stages/factors.py VARIANT (one of params.yaml models: {', '.join(p['models'])})")
-    name = argv[0]
+    name = variant_argument(argv, "factors.py")
+    p = load_params(PARAMS, variant=name)
     device = configure_torch(p["runtime"])
     shapes = load_shapes()
     split = load_split(len(shapes["labels"]))

@@ -11,8 +11,11 @@ from shapes_vae.params import load_params
 from shapes_vae.render import generate_dataset
 
 
+PARAMS = ["generate"]  # exactly what dvc.yaml declares for this stage
+
+
 def main(argv):
-    p = load_params(["generate"])["generate"]
+    p = load_params(PARAMS)["generate"]
     data = generate_dataset(p)
     from shapes_vae.plotting import plot_examples_per_class  # matplotlib only after validation
 

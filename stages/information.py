@@ -14,8 +14,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from shapes_vae.checkpoint import load_checkpoint
 from shapes_vae.data import load_subsets
-from shapes_vae.errors import PipelineError, run_stage
-from shapes_vae.evaluation import encode_all, sample_latents
+from shapes_vae.errors import run_stage
+from shapes_vae.latents import encode_all, sample_latents
 from shapes_vae.plotting import plot_bits_per_dim
 from shapes_vae.information import (
     aggregate_posterior_mi_bits,
@@ -24,7 +24,7 @@ from shapes_vae.information import (
     rate_bits,
 )
 from shapes_vae.io import staged_outputs, write_json
-from shapes_vae.params import load_params
+from shapes_vae.params import load_params, variant_argument
 from shapes_vae.runtime import configure_torch
 
 
@@ -52,11 +52,13 @@ def channel_measures(mu, logvar, cfg, noise_sigma):
     return out
 
 
+PARAMS = ["architecture", "runtime.device", "runtime.backend", "runtime.threads", "information",
+          "models.{variant}.noise_sigma"]  # exactly what dvc.yaml declares for this stage
+
+
 def main(argv):
-    p = load_params(["architecture", "runtime", "models", "information"])
-    if len(argv) != 1 or argv[0] not in p["models"]:
-        raise PipelineError(f"usage: python stages/information.py VARIANT (one of params.yaml models: {', '.join(p['models'])})")
-    name = argv[0]
+    name = variant_argument(argv, "information.py")
+    p = load_params(PARAMS, variant=name)
     device = configure_torch(p["runtime"])
     test = load_subsets(["test"], device)["test"]
     model, _ = load_checkpoint(f"models/{name}.pt", p["architecture"], test.shape[-1], device, p["runtime"]["backend"])

@@ -36,8 +36,11 @@ def gathered(path, roles):
     return rows
 
 
+PARAMS = ["models", "report"]  # exactly what dvc.yaml declares for this stage
+
+
 def main(argv):
-    p = load_params(["models", "report"])
+    p = load_params(PARAMS)
     names, roles = list(p["models"]), p["report"]
     metrics = {n: read_json(f"metrics/{n}.json") for n in names}
     info = {n: read_json(f"metrics/information/{n}.json") for n in names}

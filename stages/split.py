@@ -9,8 +9,12 @@ from shapes_vae.params import load_params
 from shapes_vae.split import stratified_split
 
 
+# generate too: whether every part of the split gets an image depends on the data set it draws
+PARAMS = ["generate", "split"]
+
+
 def main(argv):
-    p = load_params(["split"])["split"]
+    p = load_params(PARAMS)["split"]
     labels = load_npz("data/shapes.npz", {"labels": ("u", 1)})["labels"]
     fractions = [p["train_fraction"], p["val_fraction"], p["test_fraction"]]
     train, val, test = stratified_split(labels, fractions, p["seed"])

@@ -14,17 +14,19 @@ import torch
 from shapes_vae.backends import build_vae
 from shapes_vae.checkpoint import load_checkpoint, save_checkpoint
 from shapes_vae.data import SHAPES_PATH, SPLIT_PATH, load_subsets
-from shapes_vae.errors import PipelineError, run_stage
-from shapes_vae.params import load_params
+from shapes_vae.errors import run_stage
+from shapes_vae.params import load_params, variant_argument
 from shapes_vae.runtime import configure_torch
 from shapes_vae.train import fingerprint, fit
 
 
+PARAMS = ["architecture", "runtime.device", "runtime.backend", "runtime.threads", "runtime.train_precision",
+          "models.{variant}"]  # exactly what dvc.yaml declares for this stage
+
+
 def main(argv):
-    p = load_params(["architecture", "runtime", "models"])
-    if len(argv) != 1 or argv[0] not in p["models"]:
-        raise PipelineError(f"usage: python stages/train.py VARIANT (one of params.yaml models: {', '.join(p['models'])})")
-    name = argv[0]
+    name = variant_argument(argv, "train.py")
+    p = load_params(PARAMS, variant=name, untracked=["runtime.progress", "runtime.resume_every"])
     cfg, arch, runtime = p["models"][name], p["architecture"], p["runtime"]
     device = configure_torch(runtime)
     data = load_subsets(["train", "val"], device)

@@ -1,7 +1,7 @@
 """DVC stage `train_classifier`: the shape classifier that scores the VAEs' generated images.
 
-Reads params groups classifier, runtime and generate.classes; writes models/classifier.pt, its
-per-epoch log logs/classifier.csv and metrics/classifier.json (accuracy on each split).
+Writes models/classifier.pt, its per-epoch log logs/classifier.csv and metrics/classifier.json
+(accuracy on each split).
 """
 import sys
 from pathlib import Path
@@ -17,8 +17,11 @@ from shapes_vae.params import load_params
 from shapes_vae.runtime import configure_torch
 
 
+PARAMS = ["classifier", "runtime.device", "runtime.threads", "generate.classes"]  # as dvc.yaml declares
+
+
 def main(argv):
-    p = load_params(["classifier", "runtime", "generate"])
+    p = load_params(PARAMS, untracked=["runtime.progress"])
     cfg, classes = p["classifier"], p["generate"]["classes"]
     device = configure_torch(p["runtime"])
     subsets = load_labelled_subsets(["train", "val", "test"], device)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from shapes_vae.evaluation import _decode_pass, active_units, evaluate_model, iwae_nll, per_image_seeds, sample_latents
+from shapes_vae.evaluation import _decode_pass, active_units, evaluate_model, iwae_nll, per_image_seeds
+from shapes_vae.latents import sample_latents
 from shapes_vae.model import VAE
 from shapes_vae.objectives import kl_to_standard_normal, reconstruction_nats
 

@@ -7,7 +7,7 @@ import yaml
 
 from conftest import ROOT
 from shapes_vae.errors import PipelineError
-from shapes_vae.params import SCHEMA, load_params
+from shapes_vae.params import SCHEMA, load_params, variant_argument
 from shapes_vae.counts import class_counts, split_sizes
 from shapes_vae.render import generate_dataset
 from shapes_vae.split import stratified_split
@@ -117,10 +117,10 @@ def write(tmp_path, params, dvc_yaml=None):
     return f
 
 
-def refused(f, groups=ALL_GROUPS):
+def refused(f, groups=ALL_GROUPS, **kw):
     """The one-line error load_params gives, which starts with the file's name."""
     with pytest.raises(PipelineError) as e:
-        load_params(groups, f)
+        load_params(groups, f, **kw)
     text = str(e.value)
     assert "\n" not in text and text.startswith(f"{f}: ")
     return text
@@ -145,6 +145,27 @@ def test_committed_params_are_valid_and_agree_with_dvc_yaml():
     assert list(p["models"]) == list(raw["models"])
     assert {p["report"]["paper_standard"], p["report"]["paper_modified"]} <= set(p["models"])
     assert list(load_params(["split", "models"], ROOT / "params.yaml")) == ["split", "models"]
+
+
+def test_a_stage_gets_exactly_the_keys_it_declares(tmp_path, paper_params):
+    """load_params returns the dotted keys asked for and nothing else, so a stage that reads a
+    setting its dvc.yaml entry does not declare fails at once instead of going stale unseen."""
+    f = write(tmp_path, paper_params)
+    p = load_params(["runtime.device", "models.{variant}.noise_sigma", "evaluate"], f, variant=FIRST,
+                    untracked=["runtime.progress"])
+    assert set(p) == {"runtime", "models", "evaluate"} and set(p["runtime"]) == {"device", "progress"}
+    assert p["models"] == {FIRST: {"noise_sigma": float(paper_params["models"][FIRST]["noise_sigma"])}}
+    assert p["evaluate"] == load_params(["evaluate"], f)["evaluate"]
+    assert "models.nope is not a variant" in refused(f, ["models.{variant}"], variant="nope")
+    with pytest.raises(ValueError, match="runtime.threads changes results"):
+        load_params(["evaluate"], f, untracked=["runtime.threads"])
+    with pytest.raises(PipelineError, match="usage: python stages/evaluate.py VARIANT"):
+        variant_argument([], "evaluate.py")
+
+
+def test_the_fast_cpu_backend_on_cuda_is_refused_before_any_work(tmp_path, paper_params):
+    paper_params["runtime"] |= {"backend": "fast_cpu", "device": "cuda"}
+    assert "runtime.backend fast_cpu runs on the CPU only" in refused(write(tmp_path, paper_params), ["split"])
 
 
 def test_yaml_1_2_floats_written_by_dvc_are_numbers(tmp_path, paper_params):

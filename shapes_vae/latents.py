@@ -1,0 +1,29 @@
+"""A trained VAE's latent codes: the encoder's (mu, logvar) of a whole set, and one sampled z per
+image. Shared by evaluation, the information and factor measures, and the figures, so that a
+change to one of those reruns only its own stages."""
+import torch
+
+from shapes_vae.inference import inference
+from shapes_vae.model import reparameterize
+
+
+def encode_all(model, x, batch_size=512):
+    """(mu, logvar) of the whole set, each (N, d) float32 on the CPU, encoded in batches."""
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    device = next(model.parameters()).device
+    mus, logvars = [], []
+    with inference(model):
+        for i in range(0, len(x), int(batch_size)):
+            mu, logvar = model.encode(x[i : i + int(batch_size)].to(device))
+            mus.append(mu.cpu())
+            logvars.append(logvar.cpu())
+    return torch.cat(mus), torch.cat(logvars)
+
+
+def sample_latents(mu, logvar, seed):
+    """One z per row, z = mu + exp(logvar / 2) * eps, eps = randn((N, d)) from a Generator seeded
+    with seed (drawn at once for the whole set, so the z do not depend on any batching)."""
+    g = torch.Generator().manual_seed(int(seed))
+    eps = torch.randn(mu.shape, generator=g, dtype=mu.dtype)
+    return reparameterize(mu, logvar, eps.to(mu.device))
