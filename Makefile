@@ -23,15 +23,17 @@ reproduce: $(BIN)/.installed
 	$(BIN)/dvc repro
 	$(BIN)/dvc metrics show
 
-# one pytest-xdist worker per core; a test file runs whole on one worker (its module fixtures are
-# built once); TEST_ARGS adds pytest options (make test TEST_ARGS="-k pipeline")
+# one pytest-xdist worker per core, each taking the next test as it finishes one, in the order
+# tests/conftest.py sets (the long pipeline runs first); TEST_ARGS adds pytest options
+# (make test TEST_ARGS="-k pipeline")
 TEST_WORKERS ?= auto
+XDIST = -n $(TEST_WORKERS) --dist load --maxschedchunk 1
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(TEST_ARGS)
+	$(BIN)/python -m pytest -q $(XDIST) $(TEST_ARGS)
 
 # the fast tier: everything but the end-to-end runs of the real DVC pipeline
 test-fast: $(BIN)/.installed
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow" $(TEST_ARGS)
+	$(BIN)/python -m pytest -q $(XDIST) -m "not slow" $(TEST_ARGS)
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/benchmark.py $(BENCH_ARGS)

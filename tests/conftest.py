@@ -41,6 +41,26 @@ def set_params(project, edit):
     return params
 
 
+def pytest_collection_modifyitems(items):
+    """Run order for `make test`'s workers, which take one test at a time in this order
+    (--dist load --maxschedchunk 1): the real pipeline runs first and the unit tests last, so the
+    two workers end together. The first worker builds the shared tiny project (`built_tiny`) while
+    the other runs the pipelines that do not need it; the tests that do come after those."""
+    def tiny(item):
+        return bool({"built_tiny", "tiny_copy"} & set(getattr(item, "fixturenames", ())))
+
+    first_tiny = next((i for i in items if tiny(i)), None)
+
+    def order(item):
+        if item is first_tiny:
+            return 0
+        if item.get_closest_marker("slow"):
+            return 2 if tiny(item) else 1
+        return 3
+
+    items.sort(key=order)  # stable: file order within each tier
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Models as small as the unit tests' run several times faster on one thread (far more so on a

@@ -20,7 +20,7 @@ def test_the_param_reading_tests_pass_with_other_valid_params(tmp_path):
     clone = tmp_path / "branch"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     for f in READ_PARAMS + ["tests/conftest.py", "shapes_vae", "params.yaml", "dvc.yaml"]:
-        subprocess.run(["cp", "-r", str(ROOT / f), str(clone / f)], check=True)  # this working tree's
+        subprocess.run(["cp", "-rT", str(ROOT / f), str(clone / f)], check=True)  # this working tree's
     params = yaml.safe_load((clone / "params.yaml").read_text())
     params["architecture"]["latent_dim"] = 6
     params["evaluate"]["iwae_k"] = 7

@@ -66,7 +66,9 @@ def test_each_curve_is_drawn_once_against_the_epoch(built_tiny):
 
 def test_param_changes_rerun_what_depends_on_them_and_the_run_cache_restores_the_rest(tiny_copy):
     """Change a beta, rerun, change it back, rerun: the third run restores the fine-tuned model and
-    everything after it from DVC's run cache, byte for byte, instead of training again."""
+    everything after it from DVC's run cache, byte for byte, instead of training again. Then an
+    evaluation-only change on a branch, committed and diffed against main as the GitHub workflow
+    writes it to a pull request's job summary."""
     project = tiny_copy
     tuned = next(n for n, c in yaml.safe_load((project / "params.yaml").read_text())["models"].items() if c["init"] != "scratch")
     def every_output():
@@ -82,19 +84,11 @@ def test_param_changes_rerun_what_depends_on_them_and_the_run_cache_restores_the
     assert f"Stage 'finetune@{tuned}' is cached - skipping run" in r.stdout, r.stdout
     assert ran(r.stdout) <= {"report"}  # a Markdown page is not a metric or plot: it reruns, in a second
     assert every_output() == first
+
     # an evaluation-only change reruns evaluation alone, and nothing trains
-    set_params(project, lambda p: p["evaluate"].update(seed=p["evaluate"]["seed"] + 1))
-    reran = ran(dvc(project, "repro").stdout)
-    assert reran == {f"evaluate@{n}" for n in variants(project)} | {"report"}
-
-
-def test_metrics_and_params_diff_against_main_as_markdown(tiny_copy):
-    """What the GitHub workflow writes to a pull request's job summary: a branch that changes a param
-    and commits its rerun results, diffed against main."""
-    project = tiny_copy
     run(project, "git", "checkout", "-qb", "pr")
     params = set_params(project, lambda p: p["evaluate"].update(seed=p["evaluate"]["seed"] + 1))
-    dvc(project, "repro")
+    assert ran(dvc(project, "repro").stdout) == {f"evaluate@{n}" for n in variants(project)} | {"report"}
     run(project, "git", "add", "-A")
     run(project, "git", "commit", "-qm", "another evaluation seed")
     squeeze = lambda md: re.sub(r" +", " ", md)  # dvc pads the Markdown table's columns
@@ -135,42 +129,3 @@ def test_a_variant_missing_from_dvc_yaml_is_refused_before_any_work(tiny_copy):
     # refused by our validation, or by DVC itself when it finds no stage makes models/extra.pt
     assert r.returncode != 0 and ("add extra to stages.train.foreach" in r.stderr or "models/extra.pt" in r.stderr), r.stderr
     assert "Traceback" not in r.stderr and ran(r.stdout) == set()
-
-
-def test_dvc_exp_run_set_param_with_an_exponent(tiny_copy):
-    """`dvc exp run -S` rewrites params.yaml as YAML 1.2 and writes 1e-5 as `1e-05`, which PyYAML
-    (YAML 1.1) reads as a string: the stage must still take it as a number."""
-    project = tiny_copy
-    r = dvc(project, "exp", "run", "-S", "models.modified.learning_rate=1e-5")
-    assert "finetune@modified" in ran(r.stdout) and "train@standard" not in ran(r.stdout)
-    text = (project / "params.yaml").read_text()
-    assert "learning_rate: 1e-05" in text and yaml.safe_load(text)["models"]["modified"]["learning_rate"] == "1e-05"
-
-
-def test_queued_experiments_reuse_the_run_cache(tiny_copy):
-    """A queued experiment identical to the run already made, and one that changes only an
-    evaluation param, both finish without training anything (DVC's run cache)."""
-    import time
-
-    project = tiny_copy
-    seed = yaml.safe_load((project / "params.yaml").read_text())["evaluate"]["seed"]
-    dvc(project, "exp", "run", "--queue", "-n", "same")
-    dvc(project, "exp", "run", "--queue", "-n", "eval-only", "-S", f"evaluate.seed={seed + 1}")
-    try:
-        dvc(project, "queue", "start", "-j", "1")
-        deadline = time.time() + 600
-        while time.time() < deadline:
-            status = dvc(project, "queue", "status").stdout
-            if not any(s in status for s in ("Queued", "Running")):
-                break
-            time.sleep(2)
-    finally:
-        dvc(project, "queue", "stop", "--kill", check=False)
-    assert status.count("Success") == 2, status
-    for name in ("same", "eval-only"):
-        log = dvc(project, "queue", "logs", name).stdout
-        trained = {s for s in ran(log) if s.startswith(("train@", "finetune@", "train_classifier"))}
-        assert trained == set(), f"{name} trained {trained}:\n{log[-2000:]}"
-        assert "is cached - skipping run" in log or "didn't change" in log
-    eval_log = dvc(project, "queue", "logs", "eval-only").stdout
-    assert {"evaluate@standard", "evaluate@modified"} <= ran(eval_log)
