@@ -1,6 +1,6 @@
 """Speed and memory of the pipeline; the last line printed is one JSON object.
 
-    python bench/benchmark.py [--rounds 5] [--steps 20] [--threads N] [--no-bf16] [--full-repro | --train-only]
+    python bench/benchmark.py [--rounds 5] [--steps 20] [--threads N] [--images N] [--no-bf16] [--full-repro | --train-only]
 
 - train_images_per_s / baseline_images_per_s: the project's train step (the model
   shapes_vae.backends.build_vae gives with runtime.backend auto, FastCPUVAE on the CPU, +
@@ -47,7 +47,7 @@ def log(msg):
     print(msg, flush=True)
 
 
-def train_worker(which, steps, windows, threads):
+def train_worker(which, steps, windows, threads, images):
     """In a fresh process: one trainer, warm-up, then `windows` timed windows in img/s, and the
     page faults per step (the process's minor faults over the timed steps)."""
     import torch
@@ -67,7 +67,7 @@ def train_worker(which, steps, windows, threads):
         device = select_device("auto")
         if threads > 0:
             torch.set_num_threads(threads)
-    p = load_params(["generate"], ROOT / "params.yaml")["generate"] | {"n_images": N_IMAGES}
+    p = load_params(["generate"], ROOT / "params.yaml")["generate"] | {"n_images": images}
     data = torch.from_numpy(generate_dataset(p)["images"]).float().unsqueeze(1)
     torch.manual_seed(0)
     state = VAE().state_dict()  # the same initial weights for both
@@ -154,13 +154,14 @@ def main():
     ap.add_argument("--windows", type=int, default=2, help="timed windows per process")
     ap.add_argument("--steps", type=int, default=20, help="train steps per timed window")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--images", type=int, default=N_IMAGES, help="training images the batches are drawn from")
     ap.add_argument("--full-repro", action="store_true", help="also time a full dvc repro --force")
     ap.add_argument("--train-only", action="store_true", help="only the training step comparison")
     ap.add_argument("--no-bf16", action="store_true", help="skip the bfloat16 autocast step")
     ap.add_argument("--worker", choices=["baseline", "ours", "ours-bf16"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        print(json.dumps(train_worker(args.worker, args.steps, args.windows, args.threads)))
+        print(json.dumps(train_worker(args.worker, args.steps, args.windows, args.threads, args.images)))
         return
 
     import torch
@@ -172,7 +173,8 @@ def main():
     for r in range(args.rounds):
         for which in rates:
             out = subprocess.run([sys.executable, __file__, "--worker", which, "--steps", str(args.steps),
-                                  "--windows", str(args.windows), "--threads", str(args.threads)],
+                                  "--windows", str(args.windows), "--threads", str(args.threads),
+                                  "--images", str(args.images)],
                                  check=True, capture_output=True, text=True).stdout
             worker = json.loads(out.strip().splitlines()[-1])
             rates[which] += worker["rates"]

@@ -33,6 +33,24 @@ def ran(output):
     return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
 
 
+def scratch_and_tuned(params):
+    """(the first variant trained from scratch, the first variant fine-tuned from it or None): the
+    tests name the variants of the params they run on, whatever a branch calls them."""
+    models = params["models"]
+    scratch = next(n for n, c in models.items() if c["init"] == "scratch")
+    return scratch, next((n for n, c in models.items() if c["init"] == scratch), None)
+
+
+def downstream(params, name):
+    """`name` and every variant fine-tuned from it, directly or through others."""
+    models, out = params["models"], {name}
+    while True:
+        more = {n for n, c in models.items() if c["init"] in out} - out
+        if not more:
+            return out
+        out |= more
+
+
 def set_params(project, edit):
     """Apply edit(params dict) to project/params.yaml through YAML (never by text replacement)."""
     params = yaml.safe_load((project / "params.yaml").read_text())

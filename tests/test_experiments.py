@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ran
+from conftest import downstream, ran, scratch_and_tuned
 from shapes_vae.gather import VARIANT_COLUMNS, columns, finished_experiments, table, to_csv, varying_params
 
 PY = sys.executable
@@ -111,8 +111,8 @@ def read_csv(path):
 
 @pytest.mark.slow
 def test_sweep_on_two_machines_pushed_pulled_and_gathered_on_a_third(tiny_copy, tmp_path):
-    """Machine A queues one beta twice, as a sweep re-queues a point: the first run fine-tunes
-    only the modified model, the second trains nothing (DVC's run cache). Machine B runs a
+    """Machine A queues one beta of the fine-tuned variant twice, as a sweep re-queues a point: the
+    first run fine-tunes only that variant, the second trains nothing (DVC's run cache). Machine B runs a
     third beta written with an exponent, which `dvc exp run -S` rewrites as the YAML 1.2 `1e-05`
     that PyYAML (YAML 1.1) reads as a string: the stages must still take it as a number."""
     origin, storage = tmp_path / "origin.git", tmp_path / "dvc-storage"
@@ -126,11 +126,16 @@ def test_sweep_on_two_machines_pushed_pulled_and_gathered_on_a_third(tiny_copy, 
     sh(a, "git", "push", "-q", "origin", "main")
 
     # machine A: its share of the sweep through DVC's queue, then push the experiments
-    base = yaml.safe_load((a / "params.yaml").read_text())["models"]["modified"]["beta"]
+    params = yaml.safe_load((a / "params.yaml").read_text())
+    T = scratch_and_tuned(params)[1]  # a variant fine-tuned from the one trained from scratch
+    if T is None:
+        pytest.skip("no variant is fine-tuned from another")
+    key, tuned = f"models.{T}.beta", {f"finetune@{v}" for v in downstream(params, T)}
+    base = params["models"][T]["beta"]
     beta = base + 3
     first, again = f"beta-{beta:g}", f"beta-{beta:g}-again"
     for name in (first, again):
-        dvc(a, "exp", "run", "--queue", "-n", name, "-S", f"models.modified.beta={beta:g}")
+        dvc(a, "exp", "run", "--queue", "-n", name, "-S", f"{key}={beta:g}")
     try:
         dvc(a, "queue", "start", "-j", "1")
         status = wait_for_queue(a)
@@ -139,13 +144,13 @@ def test_sweep_on_two_machines_pushed_pulled_and_gathered_on_a_third(tiny_copy, 
     assert status.count("Success") == 2, status
     trained = lambda log: {s for s in ran(log) if s.startswith(("train", "finetune"))}
     log = dvc(a, "queue", "logs", first).stdout
-    assert trained(log) == {"finetune@modified"}, log[-3000:]  # the standard model is unchanged
+    assert trained(log) == tuned, log[-3000:]  # the model it starts from is unchanged
     log = dvc(a, "queue", "logs", again).stdout
-    assert trained(log) == set() and "Stage 'finetune@modified' is cached - skipping run" in log, log[-3000:]
+    assert trained(log) == set() and f"Stage 'finetune@{T}' is cached - skipping run" in log, log[-3000:]
     sh(a, PY, "-m", "shapes_vae.gather", "beta-*", "--out", "sweeps/beta.csv", "--min-rows", "2")
     rows_a = read_csv(a / "sweeps/beta.csv")
     assert [r["experiment"] for r in rows_a] == [first, again]
-    assert rows_a[0]["modified_test_bce"] == rows_a[1]["modified_test_bce"]  # the same model, restored
+    assert rows_a[0][f"{T}_test_bce"] == rows_a[1][f"{T}_test_bce"]  # the same model, restored
     dvc(a, "exp", "push", "origin", first, again)
 
     # machine B: a fresh clone fetches the baseline outputs, runs its share, pushes it
@@ -154,10 +159,10 @@ def test_sweep_on_two_machines_pushed_pulled_and_gathered_on_a_third(tiny_copy, 
     sh(b, "git", "config", "user.email", "b@example.com")  # experiments are commits: CI may have no identity
     sh(b, "git", "config", "user.name", "machine b")
     dvc(b, "pull")
-    r = dvc(b, "exp", "run", "-n", "beta-1e-05", "-S", "models.modified.beta=1e-5")
-    assert "finetune@modified" in ran(r.stdout) and "train@standard" not in ran(r.stdout)
+    r = dvc(b, "exp", "run", "-n", "beta-1e-05", "-S", f"{key}=1e-5")
+    assert trained(r.stdout) == tuned
     text = (b / "params.yaml").read_text()
-    assert "beta: 1e-05" in text and yaml.safe_load(text)["models"]["modified"]["beta"] == "1e-05"
+    assert "beta: 1e-05" in text and yaml.safe_load(text)["models"][T]["beta"] == "1e-05"
     dvc(b, "exp", "push", "origin", "beta-1e-05")
 
     # gatherer: pull every experiment of this baseline, gather, and restore one experiment's outputs
@@ -168,17 +173,17 @@ def test_sweep_on_two_machines_pushed_pulled_and_gathered_on_a_third(tiny_copy, 
     dvc(c, "exp", "pull", "origin")
     sh(c, PY, "-m", "shapes_vae.gather", "beta-*", "--out", "sweeps/beta.csv", "--plot", "sweeps/beta.png", "--min-rows", "3")
     rows = read_csv(c / "sweeps/beta.csv")
-    assert [float(r["models.modified.beta"]) for r in rows] == sorted([1e-5, beta, beta])
-    from_a = [{k: v for k, v in r.items() if k != "models.modified.beta"} for r in rows if r["experiment"] != "beta-1e-05"]
+    assert [float(r[key]) for r in rows] == sorted([1e-5, beta, beta])
+    from_a = [{k: v for k, v in r.items() if k != key} for r in rows if r["experiment"] != "beta-1e-05"]
     assert from_a == rows_a  # A's rows arrive unchanged (beta is a column here, where it varies)
     assert (c / "sweeps/beta.png").read_bytes().startswith(b"\x89PNG")
     dvc(c, "exp", "apply", "beta-1e-05")
-    info = json.loads((c / "metrics/information/modified.json").read_text())
+    info = json.loads((c / f"metrics/information/{T}.json").read_text())
     row = next(r for r in rows if r["experiment"] == "beta-1e-05")
-    assert float(row["modified_rate_bits"]) == pytest.approx(info["rate_bits_upper_bound"], rel=1e-5)
-    assert yaml.safe_load((c / "params.yaml").read_text())["models"]["modified"]["beta"] == "1e-05"
+    assert float(row[f"{T}_rate_bits"]) == pytest.approx(info["rate_bits_upper_bound"], rel=1e-5)
+    assert yaml.safe_load((c / "params.yaml").read_text())["models"][T]["beta"] == "1e-05"
     # the experiment's model came through the DVC remote: the workspace matches its lock, nothing to rerun
-    assert (c / "models/modified.pt").exists()
+    assert (c / f"models/{T}.pt").exists()
     assert "up to date" in dvc(c, "status").stdout
 
 

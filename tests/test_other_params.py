@@ -8,7 +8,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, scratch_and_tuned
 
 pytestmark = pytest.mark.slow
 
@@ -24,8 +24,17 @@ def test_the_param_reading_tests_pass_with_other_valid_params(tmp_path):
     params = yaml.safe_load((clone / "params.yaml").read_text())
     params["architecture"]["latent_dim"] = 6
     params["evaluate"]["iwae_k"] = 7
-    params["models"]["standard"]["learning_rate"] = "2e-3"  # as `dvc exp run -S` writes it
-    params["models"]["modified"]["epochs"] = 12
+    first, tuned = scratch_and_tuned(params)
+    params["models"][first]["learning_rate"] = "2e-3"  # as `dvc exp run -S` writes it
+    if tuned:  # renamed everywhere it is named (params.yaml, dvc.yaml), with 12 epochs
+        new = lambda n: "renamed" if n == tuned else n
+        params["models"] = {new(n): c | {"init": new(c["init"])} for n, c in params["models"].items()}
+        params["models"]["renamed"]["epochs"] = 12
+        params["report"] = {role: new(n) for role, n in params["report"].items()}
+        pipeline = yaml.safe_load((clone / "dvc.yaml").read_text())
+        finetune = pipeline["stages"]["finetune"]["foreach"]
+        pipeline["stages"]["finetune"]["foreach"] = {new(n): new(i) for n, i in finetune.items()}
+        (clone / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
     params["generate"]["n_images"] = 9000
     params["generate"]["circle"]["radius_max"] = 9
     params["generate"]["classes"] = ["triangle", "circle", "rectangle"]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import make_tiny_project, set_params, tiny_params
+from conftest import make_tiny_project, scratch_and_tuned, set_params, tiny_params
 from test_params import BAD_EDITS, set_key
 
 pytestmark = pytest.mark.slow
@@ -27,9 +27,16 @@ def digests(project, paths):
     return {p: hashlib.md5((project / p).read_bytes()).hexdigest() for p in paths}
 
 
-OUTPUTS = ["RESULTS.md", "data/shapes.npz", "data/split.npz", "models/standard.pt", "models/modified.pt",
-           "metrics/standard.json", "metrics/modified.json", "metrics/information/modified.json",
-           "metrics/factors/standard.json", "logs/standard.csv", "logs/modified.csv"]
+def outputs(project):
+    """The pipeline's outputs: the data, and every variant's model, log and metrics."""
+    names = yaml.safe_load((project / "params.yaml").read_text())["models"]
+    return ["RESULTS.md", "data/shapes.npz", "data/split.npz"] + [
+        f.format(v) for v in names
+        for f in ("models/{}.pt", "logs/{}.csv", "metrics/{}.json", "metrics/information/{}.json", "metrics/factors/{}.json")]
+
+
+def first_variant(project):
+    return scratch_and_tuned(yaml.safe_load((project / "params.yaml").read_text()))[0]
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +54,7 @@ def test_two_fresh_clones_give_identical_results(built, tmp_path):
     subprocess.run(["git", "clone", "-q", str(built), str(clone)], check=True)
     r = run(clone, "dvc", "repro", "--force")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert digests(clone, OUTPUTS) == digests(built, OUTPUTS)
+    assert digests(clone, outputs(built)) == digests(built, outputs(built))
     assert (clone / "dvc.lock").read_text() == (built / "dvc.lock").read_text()
 
 
@@ -63,7 +70,7 @@ DVC_EDITS = [next(e for e in BAD_EDITS if e[0].startswith(group)) for group in (
 def test_bad_param_through_dvc_repro(built, path, value, message):
     good_params = (built / "params.yaml").read_text()
     lock = (built / "dvc.lock").read_bytes()
-    before = digests(built, OUTPUTS)
+    before = digests(built, outputs(built))
     try:
         if path == "(syntax)":
             (built / "params.yaml").write_text(good_params + "split: [unclosed\n")
@@ -83,12 +90,13 @@ def test_bad_param_through_dvc_repro(built, path, value, message):
     # cache works); the README's recovery brings every last good result back
     assert run(built, "git", "checkout", "--", ".").returncode == 0
     assert run(built, "dvc", "checkout", "--force").returncode == 0
-    assert digests(built, OUTPUTS) == before
+    assert digests(built, outputs(built)) == before
 
 
 def test_damaged_inputs_give_one_line_errors(built, tmp_path):
     clone = tmp_path / "c"
     subprocess.run(["cp", "-a", str(built), str(clone)], check=True)
+    v = first_variant(clone)
 
     def fails(stage_args, *words):
         r = run(clone, sys.executable, *stage_args)
@@ -104,16 +112,16 @@ def test_damaged_inputs_give_one_line_errors(built, tmp_path):
     from shapes_vae.io import save_npz
 
     save_npz(shapes, {"images": np.zeros((240, 28, 27), np.uint8), "labels": np.zeros(240, np.uint8)})
-    fails(["stages/train.py", "standard"], "data/shapes.npz", "28x27")
+    fails(["stages/train.py", v], "data/shapes.npz", "28x27")
     save_npz(shapes, {"images": np.zeros((240, 28, 28), np.uint8), "labels": np.zeros(240, np.uint8)})
     (clone / "data/split.npz").unlink()
-    fails(["stages/train.py", "standard"], "data/split.npz", "file not found")
+    fails(["stages/train.py", v], "data/split.npz", "file not found")
     shapes.write_bytes(good)
     run(clone, "dvc", "checkout", "data/split.npz")
     latent = set_params(clone, lambda p: p["architecture"].update(latent_dim=p["architecture"]["latent_dim"] + 1))
     new = latent["architecture"]["latent_dim"]
-    fails(["stages/evaluate.py", "standard"], "models/standard.pt", f"architecture.latent_dim = {new - 1}, params ask for {new}")
-    r = run(clone, sys.executable, "stages/evaluate.py", "standard", "--debug")
+    fails(["stages/evaluate.py", v], f"models/{v}.pt", f"architecture.latent_dim = {new - 1}, params ask for {new}")
+    r = run(clone, sys.executable, "stages/evaluate.py", v, "--debug")
     assert r.returncode != 0 and "Traceback" in r.stderr  # --debug shows where
 
 
@@ -121,26 +129,27 @@ def test_killed_training_resumes_to_the_same_result(tmp_path, paper_params):
     """SIGKILL a real `dvc repro` in the middle of training; the next `dvc repro` resumes from the
     last complete epoch and ends with the checkpoint an uninterrupted run writes."""
     params = tiny_params(paper_params)
+    v = scratch_and_tuned(params)[0]
     params["generate"]["n_images"] = 600
-    params["models"]["standard"]["epochs"] = 8
+    params["models"][v]["epochs"] = 8
     projects = {k: make_tiny_project(tmp_path / k, params) for k in ("whole", "killed")}
-    assert run(projects["whole"], "dvc", "repro", "train@standard").returncode == 0
+    assert run(projects["whole"], "dvc", "repro", f"train@{v}").returncode == 0
 
     killed = projects["killed"]
     assert run(killed, "dvc", "repro", "split").returncode == 0
-    proc = subprocess.Popen(["dvc", "repro", "train@standard"], cwd=killed, env=ENV, start_new_session=True,
+    proc = subprocess.Popen(["dvc", "repro", f"train@{v}"], cwd=killed, env=ENV, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = killed / ".resume/standard.pt"
+    state = killed / f".resume/{v}.pt"
     deadline = time.time() + 300
     while not state.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     assert proc.poll() is None, "training ended before it could be interrupted"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not (killed / "models/standard.pt").exists()  # nothing that looks like a result
-    r = run(killed, "dvc", "repro", "train@standard")
+    assert not (killed / f"models/{v}.pt").exists()  # nothing that looks like a result
+    r = run(killed, "dvc", "repro", f"train@{v}")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "resuming after epoch" in r.stderr + r.stdout
     assert not state.exists()
-    assert digests(killed, ["models/standard.pt", "logs/standard.csv"]) == \
-        digests(projects["whole"], ["models/standard.pt", "logs/standard.csv"])
+    assert digests(killed, [f"models/{v}.pt", f"logs/{v}.csv"]) == \
+        digests(projects["whole"], [f"models/{v}.pt", f"logs/{v}.csv"])
