@@ -58,7 +58,8 @@ def train_worker(which, steps, windows, threads, images):
     from shapes_vae.params import load_params
     from shapes_vae.render import generate_dataset
     from shapes_vae.runtime import configure_torch, select_device
-    from shapes_vae.train_step import adam, epoch_batches, train_step
+    from shapes_vae.optim import Adam
+    from shapes_vae.train_step import epoch_batches, train_step
 
     precision = "bfloat16" if which == "ours-bf16" else "float32"
     if which.startswith("ours"):  # the trainer's own runtime set-up (threads, malloc reuse)
@@ -83,7 +84,7 @@ def train_worker(which, steps, windows, threads, images):
         batches = (data[i.to(device)] for _ in range(10**6) for i in epoch_batches(len(data), BATCH, shuffle))
         step = lambda: train_step(model, opt, next(batches), 1.0, 0.0, gen, precision)
     model.load_state_dict(state)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3) if which == "baseline" else adam(model.parameters(), 1e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3) if which == "baseline" else Adam(model.parameters(), 1e-3, fused=True)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(5):  # warm-up: oneDNN primitive caches, allocator, first touch
         step()

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from shapes_vae.errors import PipelineError
 from shapes_vae.inference import inference
 from shapes_vae.io import read_torch_file, torch_bytes, write_bytes
+from shapes_vae.optim import Adam
 from shapes_vae.progress import EpochProgress
 from shapes_vae.runtime import seeded_generator
 
@@ -61,7 +62,7 @@ def fit_classifier(model, train_x, train_y, val_x, val_y, cfg, progress="never")
     """Adam on the mean cross-entropy, seeded shuffles (one stream per epoch, as the VAE trainer).
     Returns one row per epoch: [epoch, train_loss, train_accuracy, val_accuracy]."""
     device = next(model.parameters()).device
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg["learning_rate"])
+    optimizer = Adam(model.parameters(), cfg["learning_rate"])
     n, rows = len(train_x), []
     epochs = EpochProgress("classifier", 0, cfg["epochs"], progress)
     for epoch in epochs:
@@ -72,7 +73,7 @@ def fit_classifier(model, train_x, train_y, val_x, val_y, cfg, progress="never")
             idx = idx.to(device)
             logits = model(train_x[idx])
             loss = F.cross_entropy(logits, train_y[idx])
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             loss_sum += loss.detach() * len(idx)

@@ -2,22 +2,13 @@
 
 The trainer calls these for every batch, so: no .item() (it would force a sync and a Python
 float per batch; the caller accumulates the returned tensors), gradients freed rather than
-zeroed (set_to_none skips a memset of every parameter), and batches are index tensors into a
+zeroed (which skips a memset of every parameter), and batches are index tensors into a
 resident data tensor instead of a DataLoader (which collates 128 single-image tensors per batch).
 """
 import torch
 
 from shapes_vae.objectives import vae_loss
 from shapes_vae.params import PRECISIONS
-
-
-def adam(parameters, learning_rate):
-    """Adam with torch's fused kernel: one kernel per step for all parameters instead of about a
-    dozen ops per parameter. The update rule is the default one; the order of float operations
-    differs, so results differ from it in the last bits. On this project's CPU the optimizer
-    step is ~1% of a training step either way (2,503 against 2,536 img/s for the for-loop
-    form, median of 8 windows: noise); on CUDA every op saved is a kernel launch saved."""
-    return torch.optim.Adam(parameters, lr=learning_rate, fused=True)
 
 
 def train_step(model, optimizer, x, beta, noise_sigma, generator, precision="float32"):
@@ -33,7 +24,7 @@ def train_step(model, optimizer, x, beta, noise_sigma, generator, precision="flo
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16"):
         logits, mu, logvar, _ = model(x, noise_sigma, generator)
     total, recon, kl = vae_loss(logits, x, mu, logvar, beta)
-    optimizer.zero_grad(set_to_none=True)
+    optimizer.zero_grad()
     total.backward()
     optimizer.step()
     return total.detach(), recon.detach(), kl.detach()

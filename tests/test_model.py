@@ -10,7 +10,8 @@ from shapes_vae.errors import PipelineError
 from shapes_vae.fast_cpu import FastCPUVAE, rot180, to_rotated_nhwc
 from shapes_vae.model import VAE
 from shapes_vae.objectives import vae_loss
-from shapes_vae.train_step import adam, epoch_batches, train_step
+from shapes_vae.optim import Adam
+from shapes_vae.train_step import epoch_batches, train_step
 
 TOL = {torch.float64: dict(rtol=1e-10, atol=1e-10), torch.float32: dict(rtol=1e-5, atol=1e-5)}
 ARCH = {"latent_dim": 8, "channels": [32, 64], "hidden": 16}
@@ -229,7 +230,7 @@ def test_gradients_only_where_asked():
 def test_short_training_run_tracks_plain():
     plain, fast = pair()
     data = binary_images(320, seed=1)
-    opts = [adam(m.parameters(), 1e-3) for m in (fast, plain)]
+    opts = [Adam(m.parameters(), 1e-3, fused=True) for m in (fast, plain)]
     gens = [torch.Generator().manual_seed(7) for _ in range(2)]
     losses = [[], []]
     for idx in epoch_batches(len(data), 32, torch.Generator().manual_seed(0)):
@@ -254,7 +255,7 @@ def test_epoch_batches_is_a_seeded_permutation():
 def test_train_step_refuses_an_unknown_precision():
     model = VAE()
     with pytest.raises(ValueError, match="precision must be float32 or bfloat16, got 'float16'"):
-        train_step(model, adam(model.parameters(), 1e-3), binary_images(4), 1.0, 0.0, None, "float16")
+        train_step(model, Adam(model.parameters(), 1e-3), binary_images(4), 1.0, 0.0, None, "float16")
 
 
 def test_fast_refuses_what_its_rotation_cannot_do():
