@@ -23,7 +23,7 @@ reproduce: $(BIN)/.installed
 	$(BIN)/dvc repro
 	$(BIN)/dvc metrics show
 
-# one pytest-xdist worker per core, each taking the next test as it finishes one, in the order
+# one pytest-xdist worker per core, each fed the next tests as it finishes them, in the order
 # tests/conftest.py sets (the long pipeline runs first); TEST_ARGS adds pytest options
 # (make test TEST_ARGS="-k pipeline")
 TEST_WORKERS ?= auto

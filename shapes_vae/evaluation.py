@@ -18,25 +18,15 @@ import numpy as np
 import torch
 
 from shapes_vae.inference import inference
-from shapes_vae.latents import encode_all, sample_latents
+from shapes_vae.latents import check_batch_size, encode_all, model_device, sample_latents
 from shapes_vae.model import reparameterize
 from shapes_vae.objectives import LOG_2PI, clipped_bce_per_pixel, kl_to_standard_normal, reconstruction_nats
-
-
-def _device(model):
-    return next(model.parameters()).device
-
-
-def _check_batch_size(batch_size):
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    return int(batch_size)
 
 
 def _decode_pass(model, x, z, batch_size):
     """One decoding of z for the whole set: (clipped per-pixel BCE averaged over all images and
     pixels, mean reconstruction nats per image)."""
-    dev = _device(model)
+    dev = model_device(model)
     bce_total, recon_total = 0.0, 0.0
     with inference(model):
         for i in range(0, len(x), batch_size):
@@ -73,7 +63,7 @@ def iwae_log_weights(model, x, mu, logvar, eps, batch_size):
     x: (B, 1, H, W), mu / logvar: (B, d), eps: (B, K, d). Returns (B, K) float64. The B*K decoder
     calls are made batch_size (image, sample) pairs at a time.
     """
-    dev = _device(model)
+    dev = model_device(model)
     b, k, d = eps.shape
     mu64, logvar64, eps64 = mu.double(), logvar.double(), eps.double()
     z64 = reparameterize(mu64[:, None, :], logvar64[:, None, :], eps64)  # (B, K, d)
@@ -107,7 +97,7 @@ def iwae_nll(model, x, k, seed, batch_size=512):
     O(max(batch_size, K) * d). K = 5000 with batch_size = 512 holds one image's 5000 x 8 draws and
     decodes them 512 at a time. Time scales as N * K decoder evaluations.
     """
-    k, batch_size = int(k), _check_batch_size(batch_size)
+    k, batch_size = int(k), check_batch_size(batch_size)
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     n = len(x)
@@ -144,7 +134,7 @@ def evaluate_model(model, x, seed, iwae_k, batch_size=512):
     iwae_k                K
     active_units          dims with Var_x(mu) > 0.01
     """
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_batch_size(batch_size)
     mu, logvar = encode_all(model, x, batch_size)
     # one decoding of the sampled z serves test_bce and the ELBO terms, one decoding of mu the
     # mean-decode BCE

@@ -7,15 +7,23 @@ from shapes_vae.inference import inference
 from shapes_vae.model import reparameterize
 
 
-def encode_all(model, x, batch_size=512):
-    """(mu, logvar) of the whole set, each (N, d) float32 on the CPU, encoded in batches."""
+def model_device(model):
+    return next(model.parameters()).device
+
+
+def check_batch_size(batch_size):
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    device = next(model.parameters()).device
+    return int(batch_size)
+
+
+def encode_all(model, x, batch_size=512):
+    """(mu, logvar) of the whole set, each (N, d) float32 on the CPU, encoded in batches."""
+    batch_size, device = check_batch_size(batch_size), model_device(model)
     mus, logvars = [], []
     with inference(model):
-        for i in range(0, len(x), int(batch_size)):
-            mu, logvar = model.encode(x[i : i + int(batch_size)].to(device))
+        for i in range(0, len(x), batch_size):
+            mu, logvar = model.encode(x[i : i + batch_size].to(device))
             mus.append(mu.cpu())
             logvars.append(logvar.cpu())
     return torch.cat(mus), torch.cat(logvars)

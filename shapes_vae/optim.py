@@ -42,7 +42,8 @@ class Adam:
         return {"lr": self.lr, "fused": self.fused, "state": self.state}
 
     def load_state_dict(self, saved):
-        if (saved["lr"], saved["fused"], len(saved["state"])) != (self.lr, self.fused, len(self.params)):
+        shapes = lambda state: [s["exp_avg"].shape for s in state]
+        if (saved["lr"], saved["fused"], shapes(saved["state"])) != (self.lr, self.fused, shapes(self.state)):
             raise ValueError("the saved optimizer state is for other settings or parameters")
         for mine, theirs in zip(self.state, saved["state"]):
             for key, tensor in mine.items():

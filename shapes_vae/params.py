@@ -348,14 +348,16 @@ def load_params(keys, path="params.yaml", variant=None, untracked=()):
     bad = sorted(set(untracked) - set(UNTRACKED))
     if bad:
         raise ValueError(f"{bad[0]} changes results: declare it in dvc.yaml and in the stage's keys")
+    if variant is None and any("{variant}" in k for k in keys):
+        raise ValueError("keys name {variant}, but no variant was given")
     raw = _read(path)
     try:
         valid = validate(raw)
         dvc_yaml = path.parent / "dvc.yaml"
         if "models" in valid and dvc_yaml.exists():
             _check_pipeline(valid["models"], dvc_yaml)
-        if variant is not None and variant not in valid.get("models", {}):
-            raise PipelineError(f"models.{variant} is not a variant (params.yaml models: {', '.join(valid.get('models', {}))})")
+        if variant is not None and variant not in _pick(valid, "models"):
+            raise PipelineError(f"models.{variant} is not a variant (params.yaml models: {', '.join(valid['models'])})")
         out = {}
         for key in [k.format(variant=variant) for k in keys] + list(untracked):
             *parents, last = key.split(".")

@@ -9,7 +9,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 import torch
 
-from shapes_vae.classifier import accuracy, build_classifier, fit_classifier, save_classifier
+from shapes_vae.classifier import accuracy, build_classifier, save_classifier
+from shapes_vae.classifier_training import fit_classifier
 from shapes_vae.data import load_labelled_subsets
 from shapes_vae.errors import PipelineError, run_stage
 from shapes_vae.io import staged_outputs, write_csv_log, write_json

@@ -59,11 +59,15 @@ def set_params(project, edit):
     return params
 
 
-def pytest_collection_modifyitems(items):
-    """Run order for `make test`'s workers, which take one test at a time in this order
-    (--dist load --maxschedchunk 1): the real pipeline runs first and the unit tests last, so the
-    two workers end together. The first worker builds the shared tiny project (`built_tiny`) while
-    the other runs the pipelines that do not need it; the tests that do come after those."""
+def pytest_collection_modifyitems(config, items):
+    """Run order for `make test`'s workers, which are fed the tests in this order as they finish
+    them, two queued per worker (--dist load --maxschedchunk 1): the real pipeline runs first and
+    the unit tests last, so the two workers end together. The first worker builds the shared tiny
+    project (`built_tiny`) while the other runs the pipelines that do not need it; the tests that
+    do come after those. Without workers the file order stays, unit tests first."""
+    if not (config.pluginmanager.hasplugin("xdist") and config.getoption("dist", "no") != "no"):
+        return
+
     def tiny(item):
         return bool({"built_tiny", "tiny_copy"} & set(getattr(item, "fixturenames", ())))
 

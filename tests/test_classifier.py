@@ -9,7 +9,8 @@ import yaml
 
 from conftest import ROOT
 from shapes_vae import figures
-from shapes_vae.classifier import accuracy, build_classifier, fit_classifier, load_classifier, predict_proba, save_classifier
+from shapes_vae.classifier import accuracy, build_classifier, load_classifier, predict_proba, save_classifier
+from shapes_vae.classifier_training import fit_classifier
 from shapes_vae.errors import PipelineError
 from shapes_vae.render import generate_dataset
 from shapes_vae.sample_quality import (

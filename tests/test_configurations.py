@@ -76,10 +76,10 @@ def test_unusual_valid_configurations_run_to_the_end(tmp_path, paper_params, pro
     params = tiny_params(paper_params)
     first, tuned = scratch_and_tuned(params)
     cases = [c for c in CASES if c[1] == project_name]
+    name = {"FIRST": first, "TUNED": tuned}
     for _, _, edit in cases:
-        models = edit.get("models", {})
-        edit = edit | {"models": {{"FIRST": first, "TUNED": tuned}[k]: v for k, v in models.items()}}
-        deep_update(params, {k: v for k, v in edit.items() if v and None not in v})  # TUNED may not exist
+        models = {name[k]: v for k, v in edit.get("models", {}).items() if name[k]}  # TUNED may not exist
+        deep_update(params, edit | {"models": models})
     project = make_tiny_project(tmp_path / project_name, params)
     if tuned and params["models"][tuned]["init"] == "scratch":  # dvc.yaml now trains it from scratch
         pipeline = yaml.safe_load((project / "dvc.yaml").read_text())

@@ -60,8 +60,12 @@ def test_every_stage_declares_exactly_the_code_it_imports():
 
 
 def declared_keys(path):
-    """The literal PARAMS list of a stage script: the keys it asks load_params for."""
-    for node in ast.parse(path.read_text()).body:
+    """The literal PARAMS list of a stage script, which must be the keys it asks load_params for
+    (its only call of load_params takes PARAMS)."""
+    tree = ast.parse(path.read_text())
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "load_params"]
+    assert [getattr(c.args[0], "id", None) for c in calls] == ["PARAMS"], f"{path}: load_params must be called once, with PARAMS"
+    for node in tree.body:
         if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["PARAMS"]:
             return [e.value for e in node.value.elts]
     raise AssertionError(f"{path} has no PARAMS list")

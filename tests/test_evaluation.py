@@ -186,7 +186,7 @@ def test_evaluate_model_keys_types_and_batch_size_independence(tiny):
     for key, value in out.items():
         assert type(value) in (float, int), key
         assert math.isfinite(value), key
-    assert type(out["iwae_k"]) is int and type(out["active_units"]) is int
+    assert out["iwae_k"] == 5 and type(out["iwae_k"]) is int and type(out["active_units"]) is int
     assert out["iwae_nll_nats"] == pytest.approx(iwae_nll(model, x, k=5, seed=0, batch_size=16), rel=1e-12)
     with torch.no_grad():
         assert out["active_units"] == active_units(model.encode(x)[0])

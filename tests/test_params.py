@@ -157,6 +157,8 @@ def test_a_stage_gets_exactly_the_keys_it_declares(tmp_path, paper_params):
     assert p["models"] == {FIRST: {"noise_sigma": float(paper_params["models"][FIRST]["noise_sigma"])}}
     assert p["evaluate"] == load_params(["evaluate"], f)["evaluate"]
     assert "models.nope is not a variant" in refused(f, ["models.{variant}"], variant="nope")
+    with pytest.raises(ValueError, match="no variant was given"):
+        load_params(["models.{variant}"], f)
     with pytest.raises(ValueError, match="runtime.threads changes results"):
         load_params(["evaluate"], f, untracked=["runtime.threads"])
     with pytest.raises(PipelineError, match="usage: python stages/evaluate.py VARIANT"):

@@ -220,7 +220,8 @@ def test_runtime_setup_is_deterministic_without_importing_the_compiler():
             "torch.utils.deterministic.fill_uninitialized_memory, torch.get_num_threads(), 'torch._inductor' in sys.modules); "
             # a training step, optimizer included, does not import the compiler either
             "from shapes_vae.model import VAE; from shapes_vae.optim import Adam; from shapes_vae.train_step import train_step; "
-            "m = VAE(); train_step(m, Adam(m.parameters(), 1e-3, fused=True), torch.zeros(2, 1, 28, 28), 1.0, 0.0, None); "
+            "m = VAE(); [train_step(m, Adam(m.parameters(), 1e-3, fused=f), torch.zeros(2, 1, 28, 28), 1.0, 0.0, None) "
+            "for f in (True, False)]; "
             "print('torch._dynamo' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.split() == ["cpu", "True", "True", "False", "1", "False", "False"]

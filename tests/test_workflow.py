@@ -11,9 +11,9 @@ EXERCISED = {
     "make test": ".ci/run",
     "make test PYTHON=python${{ matrix.python-version }}": ".ci/run (make test, another interpreter)",
     "make .venv/bin/.installed": "the first step of make test",
-    '.venv/bin/python -m shapes_vae.tiny "$RUNNER_TEMP/tiny"': "tests/test_pipeline.py, fixture built",
-    ".venv/bin/dvc metrics diff main --md": "tests/test_pipeline.py::test_metrics_and_params_diff_against_main_as_markdown",
-    ".venv/bin/dvc params diff main --md": "tests/test_pipeline.py::test_metrics_and_params_diff_against_main_as_markdown",
+    '.venv/bin/python -m shapes_vae.tiny "$RUNNER_TEMP/tiny"': "tests/conftest.py, fixture built_tiny",
+    ".venv/bin/dvc metrics diff main --md": "tests/test_pipeline.py::test_param_changes_rerun_what_depends_on_them_and_the_run_cache_restores_the_rest",
+    ".venv/bin/dvc params diff main --md": "tests/test_pipeline.py::test_param_changes_rerun_what_depends_on_them_and_the_run_cache_restores_the_rest",
     'git branch --force main "origin/$BASE_REF"': "git itself: names the base branch main for the diffs",
 }
 SHELL_GLUE = re.compile(r"^(\{|\}|echo\b.*|\} >> \"\$GITHUB_STEP_SUMMARY\")$")
