@@ -122,9 +122,16 @@ def built_tiny(tmp_path_factory):
     return project, output.read_text()
 
 
+def copy_project(src, dest):
+    """A copy of a project with its git history and DVC cache, without DVC's scratch folder
+    (.dvc/tmp: locks and a state database that another test's dvc may be writing as we copy;
+    DVC rebuilds it)."""
+    skip = os.path.join(str(src), ".dvc")
+    shutil.copytree(src, dest, symlinks=True, ignore=lambda d, names: ["tmp"] if d == skip else [])
+    return dest
+
+
 @pytest.fixture
 def tiny_copy(built_tiny, tmp_path):
     """A private copy of the built tiny project (git history and DVC cache included)."""
-    dest = tmp_path / "project"
-    shutil.copytree(built_tiny[0], dest, symlinks=True)
-    return dest
+    return copy_project(built_tiny[0], tmp_path / "project")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import make_tiny_project, scratch_and_tuned, set_params, tiny_params
+from conftest import copy_project, make_tiny_project, scratch_and_tuned, set_params, tiny_params
 from test_params import BAD_EDITS, set_key
 
 pytestmark = pytest.mark.slow
@@ -42,9 +42,7 @@ def first_variant(project):
 @pytest.fixture(scope="module")
 def built(built_tiny, tmp_path_factory):
     """A module-private copy of the session's built tiny project (the bad-params tests restore it)."""
-    project = tmp_path_factory.mktemp("rel") / "project"
-    subprocess.run(["cp", "-a", str(built_tiny[0]), str(project)], check=True)
-    return project
+    return copy_project(built_tiny[0], tmp_path_factory.mktemp("rel") / "project")
 
 
 def test_two_fresh_clones_give_identical_results(built, tmp_path):
