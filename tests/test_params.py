@@ -72,6 +72,11 @@ BAD_EDITS = [
     ("generate.circle.raduis_max", 3, "generate.circle.raduis_max is not a known setting"),
     ("generate.circle.radius_min", 1000, "generate.circle.radius_min must be <= generate.circle.radius_max"),
     ("generate.circle.centre_max", 1000, "generate.circle.centre_max must lie inside the image"),
+    ("generate.circle.centre_min", 1000, "generate.circle.centre_min must be <= generate.circle.centre_max"),
+    ("generate.triangle.vertex_min", 1000, "generate.triangle.vertex_min must be <= generate.triangle.vertex_max"),
+    ("generate.triangle.vertex_min", -1, "generate.triangle.vertex_min must lie inside the image"),
+    ("generate.rectangle.side_min", 1000, "generate.rectangle.side_min must be <= generate.rectangle.side_max"),
+    ("generate.rectangle.aspect_min", 9.0, "generate.rectangle.aspect_min must be <= generate.rectangle.aspect_max"),
     ("generate.image_size", 30, "generate.image_size must be a multiple of 4"),
     ("generate.rectangle.side_max", 1000, "generate.rectangle.side_max is too large"),
     ("generate.rectangle.far_edge_max", 1000, "generate.rectangle.far_edge_max must be in [corner_min, "),
@@ -185,6 +190,8 @@ def test_syntax_error_and_missing_file_and_missing_group(tmp_path, paper_params)
     f.write_text("split: [unclosed\n")
     with pytest.raises(PipelineError, match="not valid YAML at line"):
         load_params(["split"], f)
+    f.write_text("- split\n- generate\n")
+    assert "must be a mapping of parameter groups" in refused(f, ["split"])
     with pytest.raises(PipelineError, match="file not found"):
         load_params(["split"], tmp_path / "absent.yaml")
     del paper_params["evaluate"]
