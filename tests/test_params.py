@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, scratch_and_tuned
 from shapes_vae.errors import PipelineError
 from shapes_vae.params import SCHEMA, load_params, variant_argument
 from shapes_vae.counts import class_counts, split_sizes
@@ -36,20 +36,9 @@ class _Delete:
 DELETE = _Delete()
 
 # The edits name the committed params' own variants (whatever they are called): FIRST, the first
-# variant, and TUNED, one fine-tuned from FIRST (directly or not) if there is one.
+# one trained from scratch, and TUNED, one fine-tuned from it, if there is one.
 _MODELS = yaml.safe_load((ROOT / "params.yaml").read_text())["models"]
-FIRST = next(iter(_MODELS))
-
-
-def _chain(name):
-    out = []
-    while name != "scratch" and name not in out:
-        out.append(name)
-        name = _MODELS[name]["init"]
-    return out
-
-
-TUNED = next((v for v in _MODELS if v != FIRST and FIRST in _chain(v)), None)
+FIRST, TUNED = scratch_and_tuned({"models": _MODELS})
 _LAST = list(_MODELS)[-1]
 
 # (key path, bad value, words the one-line error must contain)
