@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from shapes_vae.inference import inference
-from shapes_vae.latents import check_batch_size, encode_all, model_device, sample_latents
+from shapes_vae.latents import active_dimensions, check_batch_size, encode_all, model_device, sample_latents
 from shapes_vae.model import reparameterize
 from shapes_vae.objectives import LOG_2PI, clipped_bce_per_pixel, kl_to_standard_normal, reconstruction_nats
 
@@ -116,12 +116,8 @@ def iwae_nll(model, x, k, seed, batch_size=512):
 
 def active_units(mu, threshold=0.01):
     """Number of latent dimensions whose variance of mu over the set exceeds threshold
-    (Burda et al. 2016: A_u = Cov_x(E_q[u]) > 0.01). Population variance (ddof = 0).
-    mu: (N, d) tensor or array."""
-    if isinstance(mu, torch.Tensor):
-        mu = mu.detach().cpu().numpy()
-    mu = np.asarray(mu, dtype=np.float64)
-    return int((mu.var(axis=0, ddof=0) > threshold).sum())
+    (`shapes_vae.latents.active_dimensions`). mu: (N, d) tensor or array."""
+    return int(active_dimensions(mu, threshold).sum())
 
 
 def evaluate_model(model, x, seed, iwae_k, batch_size=512):

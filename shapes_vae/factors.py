@@ -2,14 +2,26 @@
 
 Factor-labelled shape sets (dSprites) are scored by how much each latent dimension tells about each
 factor. This module gives two such measures, as pure functions of arrays (numpy arrays or torch
-tensors; everything is computed in float64 numpy):
+tensors), on scikit-learn's estimators:
 
-- the Mutual Information Gap (Chen et al. 2018), computed as Locatello et al. (2019) do
-  (`_histogram_discretize`: equal-width bins): per factor, the largest minus the second-largest
-  discretised MI over the latent dimensions, divided by the factor's entropy;
-- probes: a linear least-squares probe (R^2) per continuous factor and a multinomial
-  logistic-regression probe (accuracy) for the class, fitted on the training split's codes and
-  scored on the test split's.
+- the Mutual Information Gap (Chen et al. 2018), computed as disentanglement_lib does (Locatello et
+  al. 2019): each latent dimension cut into equal-width bins (`discretise`), the plug-in MI of the
+  bins with each factor by `sklearn.metrics.mutual_info_score`, and per factor the largest minus the
+  second-largest MI over the latent dimensions, divided by the factor's entropy (the MI of the
+  factor with itself, as disentanglement_lib's `discrete_entropy`);
+- probes fitted on the training split's codes and scored on the test split's, on standardised codes
+  (`StandardScaler` of the training codes): `Ridge` for each continuous factor (R^2), a multinomial
+  `LogisticRegression` for the class (accuracy).
+
+Which code is measured. `factor_measures` takes the encoder means, the code the literature scores
+(so `mig_*` can be compared with published MIG), and optionally the channel code: what the decoder
+receives, one sampled z = mu + sigma * eps per image plus, for a variant trained through a noisy
+channel, its training noise (`shapes_vae.latents.channel_latents`). The two differ on collapsed
+dimensions (posterior near the prior, KL near 0): their means vary a little, deterministically, with
+the image, so on the means the equal-width bins spread over that tiny range and can show a large MI
+with a factor, although the decoder reads those dimensions through unit-variance noise and gets
+almost nothing of it. `mig_channel_*` counts only what passes the channel; the analysis of what the
+models learned rests on it, and `mig_*` stays for comparison with the literature.
 
 Units: every MI and entropy here is in nats (natural log), as Locatello et al.'s
 `discrete_mutual_info`; the normalised figures (MI / H, MIG) are unitless, in [0, 1].
@@ -38,9 +50,9 @@ Bias and other caveats of these estimators (read before comparing two models' nu
   independent code's MIG is about 0.001 (at most 0.007 in those 200 draws).
 - The numbers depend on `bins`: more bins raise both the MI a real dependence shows and the bias;
   compare models only at equal `bins` and equal N.
-- MIG is computed from the discretised encoder means; it ignores the encoder's variance (a
-  dimension whose mean tracks a factor but whose posterior is wide still scores high), and the
-  noisy-latent model's decoder noise is not part of it either.
+- On the encoder means, MIG ignores the encoder's variance (a dimension whose mean tracks a factor
+  but whose posterior is wide still scores high) and the noisy variant's channel noise: the
+  channel measure (above) includes both.
 - Equal-width bins over the observed range are sensitive to outliers in the code: one far-out mean
   stretches the range and squeezes the rest into few bins, lowering that dimension's MI.
 - MIG rewards one dimension per factor; a factor spread evenly over two rotated dimensions has a
@@ -51,11 +63,13 @@ Bias and other caveats of these estimators (read before comparing two models' nu
 import math
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import mutual_info_score, r2_score
+from sklearn.preprocessing import StandardScaler
 
 CATEGORICAL_FACTORS = ("class",)  # factors scored by classification accuracy; the rest by R^2
-_PROBE_RIDGE = 1e-6  # per-sample L2 on the standardised linear-probe weights: stability only
-_LOGISTIC_L2 = 1e-4  # per-sample L2 on the logistic weights: keeps separable classes bounded
-_LOGISTIC_ITERATIONS = 50  # Newton steps at most (it converges in far fewer): a fixed budget
+PROBE_RIDGE = 1e-6  # per-sample L2 on the standardised linear-probe weights: stability only
+LOGISTIC_L2 = 1e-4  # per-sample L2 on the logistic weights: keeps separable classes bounded
 
 
 def _np(a, dtype=np.float64):
@@ -155,19 +169,13 @@ def _discretised(codes, factor_columns, bins):
 
 
 def _entropy_nats(index):
-    p = np.bincount(index) / len(index)
-    p = p[p > 0]
-    return float(-(p * np.log(p)).sum())
+    """H of a discrete variable in nats: its MI with itself (disentanglement_lib's discrete_entropy)."""
+    return float(mutual_info_score(index, index))
 
 
 def _mi_nats(a, b):
-    """Plug-in MI of two discrete variables (int indices from 0), from their contingency table."""
-    n_b = int(b.max()) + 1
-    joint = np.bincount(a * n_b + b, minlength=(int(a.max()) + 1) * n_b).reshape(-1, n_b) / len(a)
-    pa, pb = joint.sum(axis=1, keepdims=True), joint.sum(axis=0, keepdims=True)
-    nz = joint > 0
-    mi = float((joint[nz] * np.log(joint[nz] / (pa * pb)[nz])).sum())
-    return max(mi, 0.0)  # rounding can leave -1e-17 for independent tables
+    """Plug-in MI of two discrete variables from their contingency table, in nats."""
+    return max(float(mutual_info_score(a, b)), 0.0)  # rounding can leave -1e-17 for independent tables
 
 
 def _check_lengths(codes, factor_columns):
@@ -232,101 +240,48 @@ def _mig_from(mi, entropies):
 # Probes: how well the code predicts each factor on held-out images
 
 
-def _standardiser(train_codes):
-    """(mean, scale) of the training codes; a constant dimension gets scale 1 (it stays 0)."""
-    mean, std = train_codes.mean(axis=0), train_codes.std(axis=0)
-    return mean, np.where(std > 0, std, 1.0)
-
-
 def _probe_inputs(train_codes, test_codes):
+    """Both splits' codes standardised with the training codes' mean and std (a constant dimension
+    keeps scale 1, so it stays 0)."""
     train_codes, test_codes = _codes_2d(train_codes), _codes_2d(test_codes)
     if train_codes.shape[1] != test_codes.shape[1]:
         raise ValueError(f"train codes have {train_codes.shape[1]} dimensions, test codes {test_codes.shape[1]}")
-    mean, scale = _standardiser(train_codes)
-    return (train_codes - mean) / scale, (test_codes - mean) / scale
+    scaler = StandardScaler().fit(train_codes)
+    return scaler.transform(train_codes), scaler.transform(test_codes)
 
 
-def probe_r2(train_codes, train_y, test_codes, test_y, ridge=_PROBE_RIDGE):
-    """Test-split R^2 of a linear least-squares probe y ~ w . z + b fitted on the training split.
+def probe_r2(train_codes, train_y, test_codes, test_y, ridge=PROBE_RIDGE):
+    """Test-split R^2 of a linear probe y ~ w . z + b fitted on the training split.
 
-    Codes are standardised with the training mean / std; `ridge` * N_train is added to the
-    normal equations for w (not b), for stability only. R^2 = 1 - SSE / SST with SST about the
-    test mean: 1 is perfect, 0 is no better than the test mean, and it can be negative. NaN when
-    the test target is constant (SST = 0)."""
+    scikit-learn's Ridge on standardised codes, minimising ||y - Xw - b||^2 + ridge * N_train *
+    ||w||^2 (b unpenalised; the penalty is for stability only). R^2 = 1 - SSE / SST with SST about
+    the test mean: 1 is perfect, 0 is no better than the test mean, and it can be negative. NaN
+    when the test target is constant (SST = 0)."""
     x_train, x_test = _probe_inputs(train_codes, test_codes)
     y_train, y_test = _np(train_y), _np(test_y)
     if len(y_train) != len(x_train) or len(y_test) != len(x_test):
         raise ValueError("each split needs as many targets as codes")
-    design = np.hstack([x_train, np.ones((len(x_train), 1))])
-    penalty = np.diag(np.r_[np.full(x_train.shape[1], ridge * len(x_train)), 0.0])
-    coef = np.linalg.solve(design.T @ design + penalty, design.T @ y_train)
-    predicted = x_test @ coef[:-1] + coef[-1]
-    sst = float(((y_test - y_test.mean()) ** 2).sum())
-    return 1.0 - float(((y_test - predicted) ** 2).sum()) / sst if sst > 0 else math.nan
+    if np.all(y_test == y_test[0]):
+        return math.nan
+    probe = Ridge(alpha=ridge * len(x_train)).fit(x_train, y_train)
+    return float(r2_score(y_test, probe.predict(x_test)))
 
 
-def _softmax(z):
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def _fit_logistic(x, y, n_classes, l2, iterations):
-    """Multinomial logistic regression by damped Newton steps in float64 numpy, from zero weights:
-    the same inputs give the same weights (no random initialisation, no minibatches, no threads).
-    Minimises mean cross-entropy + l2 * ||W||^2 (bias unpenalised). Returns (weight, bias)."""
-    n, d = x.shape
-    x1 = np.hstack([x, np.ones((n, 1))])
-    onehot = np.eye(n_classes)[y]
-    penalty = np.full(d + 1, 2.0 * l2)
-    penalty[-1] = 0.0
-    theta = np.zeros((d + 1, n_classes))
-
-    def loss(t):
-        z = x1 @ t
-        z = z - z.max(axis=1, keepdims=True)
-        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        return -(onehot * log_p).sum() / n + l2 * (t[:-1] ** 2).sum()
-
-    for _ in range(iterations):
-        p = _softmax(x1 @ theta)
-        grad = x1.T @ (p - onehot) / n + penalty[:, None] * theta
-        hessian = np.zeros((n_classes, d + 1, n_classes, d + 1))
-        for a in range(n_classes):
-            for b in range(n_classes):
-                w = p[:, a] * (float(a == b) - p[:, b])
-                hessian[a, :, b, :] = (x1 * w[:, None]).T @ x1 / n
-        size = n_classes * (d + 1)
-        # the softmax is unchanged by adding one number to every class's bias: a tiny ridge makes
-        # that flat direction solvable (its gradient is zero, so the step along it is too)
-        hessian = hessian.reshape(size, size) + np.diag(np.tile(penalty, n_classes)) + 1e-10 * np.eye(size)
-        step = np.linalg.solve(hessian, grad.T.reshape(-1)).reshape(n_classes, d + 1).T
-        rate, before, slope = 1.0, loss(theta), float((grad * step).sum())
-        while loss(theta - rate * step) > before - 1e-4 * rate * slope and rate > 1e-8:
-            rate /= 2  # backtracking: separable classes would overshoot with full steps
-        theta = theta - rate * step
-        if np.abs(rate * step).max() < 1e-10:
-            break
-    return theta[:-1], theta[-1]
-
-
-def probe_accuracy(train_codes, train_y, test_codes, test_y, l2=_LOGISTIC_L2,
-                   iterations=_LOGISTIC_ITERATIONS):
+def probe_accuracy(train_codes, train_y, test_codes, test_y, l2=LOGISTIC_L2):
     """Test-split accuracy of a multinomial logistic-regression probe fitted on the training split.
 
-    Labels are ints 0..C-1 (C = 1 + the largest label in either split); codes are standardised
-    with the training mean / std; loss = mean cross-entropy + l2 * ||W||^2 (the bias is not
-    penalised), minimised by damped Newton steps (at most `iterations`) in float64 numpy.
-    Deterministic: zero initial weights, no sampling. Chance is the test share of the commonest
-    class (about 1/3 for this project's classes)."""
+    scikit-learn's LogisticRegression (L-BFGS) on standardised codes, minimising the mean
+    cross-entropy + l2 * ||W||^2 (the bias unpenalised): in its own terms C = 1 / (2 * l2 * N_train).
+    Deterministic: no sampling. Chance is the test share of the commonest class (about 1/3 for this
+    project's classes)."""
     x_train, x_test = _probe_inputs(train_codes, test_codes)
     y_train, y_test = _np(train_y, np.int64), _np(test_y, np.int64)
     if len(y_train) != len(x_train) or len(y_test) != len(x_test):
         raise ValueError("each split needs as many labels as codes")
-    n_classes = int(max(y_train.max(), y_test.max())) + 1
-    weight, bias = _fit_logistic(x_train, y_train, n_classes, l2, iterations)
-    predicted = (x_test @ weight + bias).argmax(axis=1)
-    return float((predicted == y_test).mean())
+    if len(np.unique(y_train)) < 2:  # one class: every prediction is that class
+        return float((y_test == y_train[0]).mean())
+    probe = LogisticRegression(C=1.0 / (2.0 * l2 * len(x_train)), max_iter=1000, tol=1e-8)
+    return float(probe.fit(x_train, y_train).score(x_test, y_test))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,31 +305,41 @@ def _probe_scores(train_codes, train_factors, test_codes, test_factors):
     return scores
 
 
-def factor_measures(train_codes, train_factors, test_codes, test_factors, bins=20):
-    """MIG, probe scores and the normalised MI matrix, as one flat JSON-ready dict.
+def factor_measures(train_codes, train_factors, test_codes, test_factors, bins=20, channel_codes=None):
+    """MIG, probe scores and the normalised MI matrices, as one flat JSON-ready dict.
 
     train_factors / test_factors: dicts name -> (N,) (as `image_factors` gives), with the same
-    names in the same order; codes: encoder means (N, d). MIG and the MI matrix use the test split
-    only; the probes are fitted on the training split and scored on the test split. Keys:
+    names in the same order; codes: encoder means (N, d); channel_codes: the test split's channel
+    code (N, d) (module docstring), or None. MIG and the MI matrices use the test split only; the
+    probes are fitted on the training split's means and scored on the test split's. Keys:
       factor_names  list of the factor names, the column order of mi_normalised
       latent_dim, bins, n_test  ints: the code's d, the bins used, the test images used
-      mig_mean      mean normalised MIG over the factors with entropy > 0
-      mig_<name>    normalised MIG of each factor
+      mig_mean      mean normalised MIG over the factors with entropy > 0, on the encoder means
+      mig_<name>    normalised MIG of each factor, on the encoder means
+      mig_channel_mean, mig_channel_<name>  the same on the channel code (with channel_codes)
       entropy_nats_<name>  H(bin(v)) of each factor on the test split, nats
       probe_accuracy_<name>  for the class (CATEGORICAL_FACTORS); probe_r2_<name> for the others
-      mi_normalised d lists of K values: I(z_j; v_k) / H(v_k), row j = latent dimension j
+      mi_normalised d lists of K values: I(z_j; v_k) / H(v_k) on the means, row j = dimension j
+      mi_channel_normalised  the same on the channel code (with channel_codes)
     Every NaN (a constant factor, a constant test target) is None."""
     if list(train_factors) != list(test_factors):
         raise ValueError(f"train and test factors differ: {list(train_factors)} vs {list(test_factors)}")
     names = list(test_factors)
     codes = _codes_2d(test_codes)
-    mi = mutual_information_matrix(codes, test_factors, bins)
     entropies = factor_entropies(test_factors, bins)
-    per_factor, mean = _mig_from(mi, entropies)
-    out = {"factor_names": names, "latent_dim": int(codes.shape[1]), "bins": int(bins),
-           "n_test": int(codes.shape[0]), "mig_mean": _json_number(mean)}
-    out.update({f"mig_{name}": _json_number(v) for name, v in zip(names, per_factor)})
+    out = {"factor_names": names, "latent_dim": int(codes.shape[1]), "bins": int(bins), "n_test": int(codes.shape[0])}
+    matrices = {"": mutual_information_matrix(codes, test_factors, bins)}
+    if channel_codes is not None:
+        channel = _codes_2d(channel_codes)
+        if channel.shape != codes.shape:
+            raise ValueError(f"channel codes are {channel.shape}, the test means {codes.shape}")
+        matrices["channel_"] = mutual_information_matrix(channel, test_factors, bins)
+    for prefix, mi in matrices.items():
+        per_factor, mean = _mig_from(mi, entropies)
+        out[f"mig_{prefix}mean"] = _json_number(mean)
+        out.update({f"mig_{prefix}{name}": _json_number(v) for name, v in zip(names, per_factor)})
     out.update({f"entropy_nats_{name}": _json_number(v) for name, v in zip(names, entropies)})
     out.update(_probe_scores(train_codes, train_factors, test_codes, test_factors))
-    out["mi_normalised"] = [[_json_number(v) for v in row] for row in normalised_mi(mi, entropies)]
+    for prefix, mi in matrices.items():
+        out[f"mi_{prefix}normalised"] = [[_json_number(v) for v in row] for row in normalised_mi(mi, entropies)]
     return out

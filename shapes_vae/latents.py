@@ -35,3 +35,22 @@ def sample_latents(mu, logvar, seed):
     g = torch.Generator().manual_seed(int(seed))
     eps = torch.randn(mu.shape, generator=g, dtype=mu.dtype)
     return reparameterize(mu, logvar, eps.to(mu.device))
+
+
+def channel_latents(mu, logvar, noise_sigma, seed):
+    """What the decoder receives in training: one z per row, as `sample_latents(mu, logvar, seed)`,
+    plus N(0, noise_sigma^2) noise drawn next from the same generator (none when noise_sigma is 0)."""
+    g = torch.Generator().manual_seed(int(seed))
+    eps = torch.randn(mu.shape, generator=g, dtype=mu.dtype)
+    z = reparameterize(mu, logvar, eps.to(mu.device))
+    if noise_sigma > 0:
+        z = z + noise_sigma * torch.randn(mu.shape, generator=g, dtype=mu.dtype).to(mu.device)
+    return z
+
+
+def active_dimensions(mu, threshold=0.01):
+    """(d,) bool: the latent dimensions whose mean varies over the set, Var_x(mu_j) > threshold
+    (Burda et al. 2016's active units; population variance). The others are collapsed: their
+    posterior barely moves from image to image."""
+    mu = torch.as_tensor(mu).detach().cpu().double()
+    return (mu.var(dim=0, unbiased=False) > threshold).numpy()

@@ -180,7 +180,7 @@ SCHEMA = {
         "confidence": Float(0, 1),
     },
     "information": {"seed": Int(0), "mi_samples_per_image": Int(1)},
-    "factors": {"bins": Int(2, 1000)},
+    "factors": {"seed": Int(0), "bins": Int(2, 1000)},
     "report": {"paper_standard": Name(), "paper_modified": Name()},
 }
 
@@ -337,13 +337,14 @@ def _pick(valid, key):
     return value
 
 
-def load_params(keys, path="params.yaml", variant=None, untracked=()):
+def load_params(keys, path="params.yaml", variant=None, untracked=(), complete=False):
     """Read `path`, validate every group in it (so a bad setting anywhere is refused by whichever
     stage runs first, before any work) and return the settings at `keys`, dotted paths such as
     "evaluate" or "runtime.device" ("{variant}" in a key stands for `variant`), nested as in the
     file and holding nothing else: a stage lists exactly the params its dvc.yaml entry declares
     (tests/test_dependencies.py compares the two), so reading an undeclared one fails in every
-    run, not silently. `untracked` adds settings from UNTRACKED, which change no result."""
+    run, not silently. `untracked` adds settings from UNTRACKED, which change no result. With
+    complete=True every group of SCHEMA must be present (stage `validate` checks the whole file)."""
     path = Path(path)
     bad = sorted(set(untracked) - set(UNTRACKED))
     if bad:
@@ -352,6 +353,9 @@ def load_params(keys, path="params.yaml", variant=None, untracked=()):
         raise ValueError("keys name {variant}, but no variant was given")
     raw = _read(path)
     try:
+        missing = [group for group in SCHEMA if group not in raw]
+        if complete and missing:
+            raise PipelineError(f"{missing[0]} is missing (params.yaml needs the groups {', '.join(SCHEMA)})")
         valid = validate(raw)
         dvc_yaml = path.parent / "dvc.yaml"
         if "models" in valid and dvc_yaml.exists():

@@ -12,6 +12,7 @@ border of `pad` as well, so a grid of nrows x ncols tiles is
 (pad + r * (H + pad), pad + c * (W + pad)).
 """
 import matplotlib
+import matplotlib.patches
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -174,32 +175,44 @@ def plot_rate_distortion(rows, path, title, label_key):
     return np.array([[p[0], p[1], p[3], p[4]] for p in pts])
 
 
-def plot_factor_heatmap(mi_normalised, factor_names, path, title):
-    """Heat map of the normalised mutual information I(z_j; v_k) / H(v_k) (shapes_vae.factors):
-    latent dimensions as rows, factors as columns, colours on a fixed [0, 1] scale with a colour
-    bar, each cell annotated with its value ("n/a" where undefined: None or NaN, a constant factor).
+def plot_factor_heatmap(panels, factor_names, path, title, collapsed=()):
+    """Heat maps of the normalised mutual information I(z_j; v_k) / H(v_k) (shapes_vae.factors),
+    one panel per code measured (e.g. {"encoder means": m, "channel": m2}): latent dimensions as
+    rows, factors as columns, colours on a fixed [0, 1] scale with a colour bar, each cell annotated
+    with its value ("n/a" where undefined: None or NaN, a constant factor). The dimensions listed in
+    `collapsed` (posterior near the prior) are labelled so, with their row hatched.
 
-    mi_normalised: (d, K) nested lists or array, None allowed. Returns the (d, K) float64 array
-    drawn, NaN where a cell was None."""
-    values = np.array([[np.nan if v is None else float(v) for v in row] for row in mi_normalised],
-                      dtype=np.float64)
-    if values.ndim != 2 or values.shape[1] != len(factor_names):
-        raise ValueError(f"expected a (d, {len(factor_names)}) matrix, got shape {values.shape}")
-    d, k = values.shape
-    fig = new_figure(1.1 * k + 2.4, 0.45 * d + 1.4)
-    ax = fig.add_subplot()
+    panels: {title: (d, K) nested lists or array, None allowed}. Returns {title: the (d, K)
+    float64 array drawn, NaN where a cell was None}."""
+    drawn = {}
+    for name, matrix in panels.items():
+        values = np.array([[np.nan if v is None else float(v) for v in row] for row in matrix], dtype=np.float64)
+        if values.ndim != 2 or values.shape[1] != len(factor_names):
+            raise ValueError(f"{name}: expected a (d, {len(factor_names)}) matrix, got shape {values.shape}")
+        drawn[name] = values
+    d, k = next(iter(drawn.values())).shape
+    if any(v.shape != (d, k) for v in drawn.values()):
+        raise ValueError("every panel's matrix must have the same shape")
+    fig = new_figure((1.1 * k + 1.2) * len(drawn) + 1.6, 0.45 * d + 1.6)
+    axes = fig.subplots(1, len(drawn), squeeze=False)[0]
     cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#d0d0d0")
-    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto",
-                      interpolation="nearest")
-    for (r, c), v in np.ndenumerate(values):
-        # dark text on the light (high) end of viridis, light text on the dark end, so it stays legible
-        ax.text(c, r, "n/a" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=8,
-                color="black" if np.isnan(v) or v > 0.6 else "white")
-    ax.set_xticks(range(k), [str(name) for name in factor_names])
-    ax.set_yticks(range(d), [f"z[{j}]" for j in range(d)])
-    ax.set_xlabel("factor")
-    ax.set_ylabel("latent dimension")
-    ax.set_title(title)
-    fig.colorbar(image, ax=ax, label="I(z; v) / H(v)")
+    labels = [f"z[{j}] (collapsed)" if j in collapsed else f"z[{j}]" for j in range(d)]
+    for ax, (name, values) in zip(axes, drawn.items()):
+        image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto",
+                          interpolation="nearest")
+        for (r, c), v in np.ndenumerate(values):
+            # dark text on the light (high) end of viridis, light text on the dark end, so it stays legible
+            ax.text(c, r, "n/a" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=8,
+                    color="black" if np.isnan(v) or v > 0.6 else "white")
+        for j in collapsed:
+            ax.add_patch(matplotlib.patches.Rectangle((-0.5, j - 0.5), k, 1, fill=False, hatch="//",
+                                                      edgecolor="#ff8080", linewidth=0))
+        ax.set_xticks(range(k), [str(f) for f in factor_names])
+        ax.set_yticks(range(d), labels if ax is axes[0] else [""] * d)
+        ax.set_xlabel("factor")
+        ax.set_title(name, fontsize=9)
+    axes[0].set_ylabel("latent dimension")
+    fig.suptitle(title)
+    fig.colorbar(image, ax=list(axes), label="I(z; v) / H(v)")
     save(fig, path)
-    return values
+    return drawn

@@ -1,8 +1,10 @@
 """DVC stage `factors@<variant>`: does the variant's latent code line up with the generative factors?
 
-Encodes the training and test splits (encoder means), computes the Mutual Information Gap per
-factor on the test split and linear probes fitted on the training split (shapes_vae.factors),
-and writes metrics/factors/<variant>.json and the heat map figures/factors/<variant>.png.
+Encodes the training and test splits, computes the Mutual Information Gap per factor on the test
+split, on the encoder means and on the channel code (a sampled z plus the variant's training
+noise: what its decoder receives), and linear probes fitted on the training split's means
+(shapes_vae.factors); writes metrics/factors/<variant>.json and the heat maps
+figures/factors/<variant>.png, with the collapsed dimensions marked.
 """
 import sys
 from pathlib import Path
@@ -11,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from shapes_vae.checkpoint import load_checkpoint
 from shapes_vae.data import load_shapes, load_split, as_tensor
 from shapes_vae.errors import run_stage
-from shapes_vae.latents import encode_all
+from shapes_vae.latents import active_dimensions, channel_latents, encode_all
 from shapes_vae.factors import factor_measures, image_factors
 from shapes_vae.io import staged_outputs, write_json
 from shapes_vae.params import load_params, variant_argument
@@ -32,20 +34,30 @@ def main(argv):
     split = load_split(len(shapes["labels"]))
     model, _ = load_checkpoint(f"models/{name}.pt", p["architecture"], shapes["images"].shape[-1], device,
                                p["runtime"]["backend"])
+    cfg, sigma = p["factors"], p["models"][name]["noise_sigma"]
     codes, factors = {}, {}
     for part in ("train", "test"):
         images, labels = shapes["images"][split[part]], shapes["labels"][split[part]]
-        codes[part] = encode_all(model, as_tensor(images, device))[0].numpy()
+        codes[part] = encode_all(model, as_tensor(images, device))
         factors[part] = image_factors(images, labels)
-    result = factor_measures(codes["train"], factors["train"], codes["test"], factors["test"], p["factors"]["bins"])
+    mu, logvar = codes["test"]
+    channel = channel_latents(mu, logvar, sigma, cfg["seed"])
+    result = factor_measures(codes["train"][0].numpy(), factors["train"], mu.numpy(), factors["test"], cfg["bins"],
+                             channel_codes=channel.numpy())
+    collapsed = [int(j) for j in (~active_dimensions(mu)).nonzero()[0]]
+    channel_name = "channel: sampled z" + (f" + N(0, {sigma:g}²)" if sigma > 0 else "")
     metrics_path, figure_path = Path(f"metrics/factors/{name}.json"), Path(f"figures/factors/{name}.png")
     with staged_outputs(metrics_path, figure_path) as staged:
-        plot_factor_heatmap(result["mi_normalised"], result["factor_names"], staged(figure_path),
-                            f"{name} VAE: I(z_j; factor) / H(factor), test set")
+        plot_factor_heatmap({"encoder means": result["mi_normalised"], channel_name: result["mi_channel_normalised"]},
+                            result["factor_names"], staged(figure_path),
+                            f"{name} VAE: I(z_j; factor) / H(factor), test set", collapsed)
         write_json(staged(metrics_path), result)
-    mig = result["mig_mean"]
-    print(f"factors {name}: mean MIG {'undefined' if mig is None else f'{mig:.3f}'}, "
-          f"class probe accuracy {result.get('probe_accuracy_class')}")
+    print(f"factors {name}: mean MIG {_f(result['mig_mean'])} on the means, {_f(result['mig_channel_mean'])} "
+          f"through the channel; class probe accuracy {_f(result.get('probe_accuracy_class'))}")
+
+
+def _f(v):
+    return "undefined" if v is None else f"{v:.3f}"
 
 
 if __name__ == "__main__":

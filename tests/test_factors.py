@@ -290,27 +290,73 @@ def test_factor_measures_refuses_mismatched_factor_names():
         measures_of(np.zeros((50, 2)), np.zeros((50, 2)), f, g)
 
 
+def test_a_collapsed_dimension_carries_its_factor_on_the_means_but_not_through_the_channel():
+    """Dimension 0's mean is a tiny deterministic function of the area (range 1e-3) with a posterior
+    at the prior (sigma 1); dimension 1 carries the centroid at a scale the noise does not hide. On
+    the means the collapsed dimension looks as informative about the area as a perfect code; through
+    the channel (z = mu + sigma * eps) it keeps only the plug-in bias (about 0.03 normalised)."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    area = rng.integers(20, 120, n).astype(float)
+    cx = rng.uniform(5, 22, n)
+    mu = np.stack([1e-3 * (area - 70) / 50, (cx - 13.5) * 2.0], axis=1)
+    logvar = np.log(np.stack([np.ones(n), np.full(n, 0.01)], axis=1))
+    z = mu + np.exp(0.5 * logvar) * rng.standard_normal((n, 2))
+    factors = {"area": area, "centroid_x": cx}
+    out = factor_measures(mu, factors, mu, factors, bins=BINS, channel_codes=z)
+    means, channel = np.array(out["mi_normalised"]), np.array(out["mi_channel_normalised"])
+    assert means[0, 0] > 0.5 and channel[0, 0] < 0.06  # the collapsed dimension, against the area
+    assert means[1, 1] > 0.5 and channel[1, 1] > 0.5  # the live dimension survives the noise
+    assert out["mig_area"] > 0.4 and out["mig_channel_area"] < 0.06
+    assert out["mig_channel_mean"] < out["mig_mean"]
+
+
+def test_channel_latents_are_the_sampled_z_plus_the_training_noise():
+    from shapes_vae.latents import channel_latents, sample_latents
+
+    g = torch.Generator().manual_seed(0)
+    mu, logvar = torch.randn(20000, 3, generator=g), torch.randn(20000, 3, generator=g) * 0.3
+    assert torch.equal(channel_latents(mu, logvar, 0.0, 7), sample_latents(mu, logvar, 7))
+    noise = (channel_latents(mu, logvar, 0.5, 7) - sample_latents(mu, logvar, 7)).double()
+    assert float(noise.std()) == pytest.approx(0.5, rel=0.02) and abs(float(noise.mean())) < 0.01
+    # independent of the encoder noise: no correlation between the two draws
+    eps = (sample_latents(mu, logvar, 7) - mu).double() / torch.exp(0.5 * logvar.double())
+    assert abs(float(np.corrcoef(eps.flatten(), noise.flatten())[0, 1])) < 0.02
+
+
+def test_active_dimensions_on_constructed_means():
+    from shapes_vae.latents import active_dimensions
+
+    rng = np.random.default_rng(1)
+    mu = np.stack([np.full(1000, 3.0), rng.normal(0, 0.03, 1000), rng.normal(0, 0.3, 1000)], axis=1)
+    np.testing.assert_array_equal(active_dimensions(mu), [False, False, True])  # var 0, ~0.001, ~0.09
+    assert list(active_dimensions(torch.tensor([[0.0], [0.2]]), threshold=0.0099)) == [True]  # var 0.01 exactly
+
+
 # ---------------------------------------------------------------------------------------------
 # heat map
 
 
 def test_factor_heatmap_writes_a_deterministic_png(tmp_path):
     matrix = [[0.95, 0.02, None], [0.01, 0.6, None], [0.3, 0.0, None]]
+    panels = {"means": matrix, "channel": [[0.5, 0.0, None]] * 3}
     names = ["class", "area", "constant"]
     a, b = tmp_path / "a.png", tmp_path / "b.png"
-    drawn = plotting.plot_factor_heatmap(matrix, names, a, "MI / H")
-    plotting.plot_factor_heatmap(matrix, names, b, "MI / H")
-    assert drawn.shape == (3, 3)
-    np.testing.assert_array_equal(drawn[:, :2], [[0.95, 0.02], [0.01, 0.6], [0.3, 0.0]])
-    assert np.all(np.isnan(drawn[:, 2]))
+    drawn = plotting.plot_factor_heatmap(panels, names, a, "MI / H", collapsed=[1])
+    plotting.plot_factor_heatmap(panels, names, b, "MI / H", collapsed=[1])
+    assert drawn["means"].shape == (3, 3)
+    np.testing.assert_array_equal(drawn["means"][:, :2], [[0.95, 0.02], [0.01, 0.6], [0.3, 0.0]])
+    assert np.all(np.isnan(drawn["means"][:, 2]))
     data = a.read_bytes()
     assert data.startswith(PNG_SIGNATURE)
     assert data == b.read_bytes()
     pixels = mpimg.imread(a)
     assert pixels.ndim == 3 and pixels[..., :3].std() > 0.05  # not blank
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png"]  # no temp file left
+    plotting.plot_factor_heatmap(panels, names, b, "MI / H")
+    assert b.read_bytes() != data  # the collapsed dimension's mark is drawn
 
 
 def test_factor_heatmap_refuses_a_wrong_shape(tmp_path):
     with pytest.raises(ValueError, match="matrix"):
-        plotting.plot_factor_heatmap([[0.1, 0.2]], ["class"], tmp_path / "x.png", "t")
+        plotting.plot_factor_heatmap({"means": [[0.1, 0.2]]}, ["class"], tmp_path / "x.png", "t")

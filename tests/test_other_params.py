@@ -12,8 +12,7 @@ from conftest import ROOT, scratch_and_tuned
 
 pytestmark = pytest.mark.slow
 
-READ_PARAMS = ["tests/test_params.py", "tests/test_render.py", "tests/test_split.py", "tests/test_train.py",
-               "tests/test_classifier.py", "tests/test_report.py", "tests/test_model.py"]
+READ_PARAMS = ["tests/test_params.py", "tests/test_render.py", "tests/test_train.py", "tests/test_classifier.py"]
 
 
 def test_the_param_reading_tests_pass_with_other_valid_params(tmp_path):

@@ -56,39 +56,52 @@ def test_two_fresh_clones_give_identical_results(built, tmp_path):
     assert (clone / "dvc.lock").read_text() == (built / "dvc.lock").read_text()
 
 
-# Every rule is checked in-process (tests/test_params.py); through real `dvc repro`, a few bad edits
-# show that the stage DVC runs first refuses them with one line and leaves everything as it was: one
-# in the data's settings (refused by generate), one in a variant's (by training), one in
-# evaluation's (by the first evaluate stage), and a YAML syntax error.
+# Every rule is checked in-process (tests/test_params.py); through real `dvc repro` and `dvc exp run`,
+# bad edits whose first stage to run would be generate, a training stage and an evaluation stage,
+# and a YAML syntax error, are refused with one line before DVC removes any output: every output of
+# the last good run stays, committed or not, and once params.yaml is restored `dvc status` is clean.
 DVC_EDITS = [next(e for e in BAD_EDITS if e[0].startswith(group)) for group in ("generate.", "models.", "evaluate.")]
 
 
-@pytest.mark.parametrize("path, value, message", DVC_EDITS + [("(syntax)", None, "params.yaml")],
-                         ids=[e[0] + "=" + repr(e[1]) for e in DVC_EDITS] + ["yaml-syntax-error"])
-def test_bad_param_through_dvc_repro(built, path, value, message):
+def every_output(project):
+    """Every file the pipeline wrote (data, models, logs, metrics, figures, the results page)."""
+    return sorted(str(p.relative_to(project)) for d in ("data", "models", "logs", "metrics", "figures")
+                  for p in (project / d).rglob("*") if p.is_file() and p.name != ".gitignore") + ["RESULTS.md"]
+
+
+REFUSED = [(c, *e) for c in ("repro", "exp run") for e in DVC_EDITS] + [("repro", "(syntax)", None, "params.yaml")]
+
+
+@pytest.mark.parametrize("command, path, value, message", REFUSED, ids=[f"{c}:{p}={v!r}" for c, p, v, _ in REFUSED])
+def test_a_refused_edit_deletes_nothing(built, command, path, value, message):
     good_params = (built / "params.yaml").read_text()
     lock = (built / "dvc.lock").read_bytes()
-    before = digests(built, outputs(built))
+    # an uncommitted result too: the last good run need not be committed
+    (built / "logs" / "uncommitted.csv").write_text("epoch\n1\n")
+    before = digests(built, every_output(built))
     try:
-        if path == "(syntax)":
-            (built / "params.yaml").write_text(good_params + "split: [unclosed\n")
+        if command == "exp run":
+            setting = f"{path}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"
+            r = run(built, "dvc", "exp", "run", "-S", setting)
         else:
-            params = yaml.safe_load(good_params)
-            set_key(params, path, value)
-            (built / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        r = run(built, "dvc", "repro")
+            if path == "(syntax)":
+                (built / "params.yaml").write_text(good_params + "split: [unclosed\n")
+            else:
+                params = yaml.safe_load(good_params)
+                set_key(params, path, value)
+                (built / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+            r = run(built, "dvc", "repro")
         assert r.returncode != 0
-        assert message in r.stderr and "Traceback" not in r.stderr + r.stdout
+        assert message in r.stderr and "Traceback" not in r.stderr + r.stdout, r.stderr
         errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
         assert path == "(syntax)" or len(errors) == 1  # our one line (DVC adds its own summary)
         assert (built / "dvc.lock").read_bytes() == lock
+        assert digests(built, every_output(built)) == before  # nothing removed, nothing rewritten
     finally:
         (built / "params.yaml").write_text(good_params)
-    # DVC removed the outputs of the stage it tried before running it (no `persist`, so the run
-    # cache works); the README's recovery brings every last good result back
-    assert run(built, "git", "checkout", "--", ".").returncode == 0
-    assert run(built, "dvc", "checkout", "--force").returncode == 0
-    assert digests(built, outputs(built)) == before
+        (built / "logs" / "uncommitted.csv").unlink()
+    status = run(built, "dvc", "status")
+    assert status.returncode == 0 and "up to date" in status.stdout, status.stdout + status.stderr
 
 
 def test_damaged_inputs_give_one_line_errors(built, tmp_path):

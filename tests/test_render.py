@@ -90,7 +90,8 @@ def test_dataset_is_bit_for_bit_reproducible_and_seed_dependent(paper_params, tm
 
 
 def test_dataset_factors_match_the_configured_geometry(paper_params):
-    p = paper_params["generate"] | {"n_images": 3000}
+    # the three shapes whatever a branch's classes are: this checks each shape's geometry
+    p = paper_params["generate"] | {"n_images": 3000, "classes": ["circle", "triangle", "rectangle"]}
     p["rectangle"] = p["rectangle"] | {"aspect_min": 1.0, "aspect_max": 1.0}  # the reference's squares
     c, r, t, size = p["circle"], p["rectangle"], p["triangle"], p["image_size"]
     d = generate_dataset(p)
@@ -114,7 +115,7 @@ def test_dataset_factors_match_the_configured_geometry(paper_params):
 
 
 def test_balanced_class_draw_and_triangle_rejection(paper_params):
-    p = paper_params["generate"] | {"n_images": 3001, "class_draw": "balanced"}
+    p = paper_params["generate"] | {"n_images": 3001, "class_draw": "balanced", "classes": ["circle", "triangle"]}
     p["triangle"] = p["triangle"] | {"min_pixels": 30}
     d = generate_dataset(p)
     counts = np.bincount(d["labels"], minlength=len(p["classes"]))

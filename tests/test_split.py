@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from shapes_vae.counts import split_sizes
+from shapes_vae.counts import split_cuts, split_sizes
 from shapes_vae.split import stratified_split
 
 
@@ -38,3 +38,14 @@ def test_split_sizes_are_the_sizes_of_the_split(n, fractions):
         sizes = split_sizes(counts, fractions)
         assert sizes == [len(part) for part in stratified_split(labels, fractions, seed)]
         assert sum(sizes) == n
+
+
+def test_cuts_round_to_the_nearest_image():
+    """Counts where rounding and flooring the cumulative fractions differ: 7 images at 0.7 / 0.15 /
+    0.15 reach 4.9 and 5.95 (cut at 5 and 6, not 4 and 5); 13 at 0.6 / 0.2 / 0.2 reach 7.8 and 10.4."""
+    assert split_cuts(7, [0.7, 0.15, 0.15]).tolist() == [5, 6]
+    assert split_cuts(13, [0.6, 0.2, 0.2]).tolist() == [8, 10]
+    assert [len(p) for p in stratified_split(np.zeros(7, int), [0.7, 0.15, 0.15], 0)] == [5, 1, 1]
+    labels = np.repeat([0, 1], [7, 13])
+    assert [len(p) for p in stratified_split(labels, [0.6, 0.2, 0.2], 0)] == [4 + 8, 2 + 2, 1 + 3]
+    assert split_sizes([7, 13], [0.7, 0.15, 0.15]) == [5 + 9, 1 + 2, 1 + 2]
