@@ -70,6 +70,13 @@ class Choice:
         return v
 
 
+class Bool:
+    def check(self, v, where):
+        if not isinstance(v, bool):
+            raise PipelineError(f"{where} must be true or false, got {v!r}")
+        return v
+
+
 class Init:
     """models.<name>.init: scratch, or the name of the variant to fine-tune from (checked against
     the variants in _check_models)."""
@@ -149,6 +156,7 @@ SCHEMA = {
         "train_fraction": Float(0, 1, open=True),
         "val_fraction": Float(0, 1, open=True),
         "test_fraction": Float(0, 1, open=True),
+        "group_copies": Bool(),
     },
     "architecture": {
         "latent_dim": Int(1, 1024),

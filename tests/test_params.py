@@ -48,6 +48,7 @@ BAD_EDITS = [
     ("split.seed", -1, "split.seed must be >= 0"),
     ("split.seed", 1.5, "split.seed must be an integer"),
     ("split.seed", True, "split.seed must be an integer"),
+    ("split.group_copies", "yes", "split.group_copies must be true or false, got 'yes'"),
     ("generate.n_images", "many", "generate.n_images must be an integer"),
     ("generate.n_images", 0, "generate.n_images must be >= 1"),
     ("generate.n_images", 10_000_001, "generate.n_images must be <= 10000000"),
