@@ -350,7 +350,9 @@ def last_epoch_rows(names, last_epochs, roles):
 
 
 def _heading(title, anchor):
-    return f"## {title} ([what these measure]({GLOSSARY}#{anchor}))"
+    """A section heading whose text links to its glossary section (the heading's own anchor, from
+    its text, stays the same)."""
+    return f"## [{title}]({GLOSSARY}#{anchor})"
 
 
 def results_markdown(names, metrics, info, factors, last_epochs, classifier, seeds, sweep, sigma_sweep, training_seeds, roles):
@@ -368,8 +370,8 @@ def results_markdown(names, metrics, info, factors, last_epochs, classifier, see
         "",
         "Written by the `report` stage from `metrics/`, `logs/` and the experiment tables",
         "`sweeps/*.csv`; do not edit by hand. Rerun with `dvc repro`; compare a branch with",
-        f"`dvc metrics diff main --md`. One column per variant of `params.yaml` `models:`. [{GLOSSARY}]({GLOSSARY})",
-        "says what each measure is.",
+        f"`dvc metrics diff main --md`. One column per variant of `params.yaml` `models:`. Each heading",
+        f"links to what its measures are ([{GLOSSARY}]({GLOSSARY})).",
         "",
         _heading("The paper's three figures", "the-papers-three-figures"),
         "",

@@ -196,11 +196,11 @@ def test_the_prose_names_the_columns_its_tables_have_whatever_their_number():
     for params in ((), ("models.standard.seed",), ("models.standard.seed", "models.modified.seed", "models.modified.beta")):
         seeds = seed_runs(("0.3", "0.1"), ("0.35", "0.3"), params=params)
         md = page(seeds)
-        paper = table_after(md, "## The paper's three figures")
+        paper = table_after(md, "## [The paper's three figures]")
         quoted = [h for h in ("Mean ± sd over our seeds", "The reference's code, 6 seeds") if f'"{h}"' in md]
         assert len(quoted) == 2 and all(h in paper[0] for h in quoted)
         assert "last column" not in md.lower()
-        seed_table = table_after(md, "## Seeds")
+        seed_table = table_after(md, "## [Seeds]")
         assert seed_table[0][1:1 + len(params)] == list(params)
         assert all(len(row) == len(seed_table[0]) for row in seed_table)  # the mean row too
         assert seed_table[-1][0] == "**mean ± sd**" and seed_table[-1][1 + len(params)] == "0.0400 ± 0.0000"
@@ -216,7 +216,7 @@ def sigma_rows():
 
 def test_a_sweep_with_a_null_point_counts_its_points_as_its_table_shows_them():
     md = page(sigma=sigma_rows())
-    table = table_after(md, "## Rate and distortion as the noise sigma moves")
+    table = table_after(md, "## [Rate and distortion as the noise sigma moves]")
     assert len(table) - 2 == 4 and table[2][0] == "0" and table[2][6] == "–"  # header, rule, four points
     assert "`modified` at 4 points of `models.modified.noise_sigma`, one run each;" in md
     summary = next(line for line in md.splitlines() if line.startswith("Over the 4 points with a rate"))
@@ -250,9 +250,10 @@ def test_every_results_heading_links_to_its_glossary_section():
     anchors = {"-".join("".join(c for c in line[2:].strip().lower() if c.isalnum() or c in " -").split())
                for line in glossary.splitlines() if line.startswith("#")}
     for h in headings:
+        assert h.startswith("## [") and h.endswith(")"), h  # the heading's text is the link
         link = h.split(f"]({GLOSSARY}#")
         assert len(link) == 2, h
-        assert link[1].rstrip(")") in anchors, h
+        assert link[1][:-1] in anchors, h
 
 
 def test_the_readme_headline_is_spliced_between_its_markers_and_nothing_else_moves():
