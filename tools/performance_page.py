@@ -20,7 +20,9 @@ commands below, then `make performance-page`:
 | `make bench` | `bench/results/benchmark.json` | the training step against a plain eager PyTorch version, page faults, the evaluation stages, a no-op `dvc repro` (`bench/benchmark.py` says how; `make bench BENCH_ARGS=--full-repro` adds a full `dvc repro --force`) |
 | `make bench-report` | `bench/results/report-pandas.json` | what importing pandas adds to the `report` stage |
 
-No test asserts any of these numbers.
+Where the training step's speed comes from is in `shapes_vae/fast_cpu.py`'s docstrings, and
+`runtime.train_precision: bfloat16` is a faster configuration, not the same one
+([usage.md](usage.md#backends-and-devices)). No test asserts any of these numbers.
 """
 
 
