@@ -108,3 +108,10 @@ def test_one_supported_python_range_everywhere():
     assert versioned[0] == f"python{low}" and versioned[-1] == f"python{high}" and len(versioned) == hi[1] - lo[1] + 1
     readme = (ROOT / "README.md").read_text()
     assert f"Python {low} to {high}" in readme
+
+
+def test_make_tiny_runs_the_tiny_pipeline_the_suite_builds_and_says_its_numbers_mean_nothing():
+    """`make tiny` is the command the suite's built_tiny fixture runs, in build/tiny."""
+    out = subprocess.run(["make", "-n", "tiny"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert "-m shapes_vae.tiny build/tiny" in out and "rm -rf build/tiny" in out
+    assert "numbers mean nothing" in out
