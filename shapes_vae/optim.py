@@ -1,8 +1,8 @@
 """Adam, as torch.optim.Adam with its default settings computes it, without the class around it.
 
 Constructing or stepping a torch.optim.Optimizer imports torch._dynamo, the compiler behind
-torch.compile, which this project never uses, at the start of every training stage, which delays it noticeably.
-This class keeps the same state per parameter (step, exp_avg, exp_avg_sq)
+torch.compile, which this project never uses, at the start of every training stage (README,
+Performance, has the cost). This class keeps the same state per parameter (step, exp_avg, exp_avg_sq)
 and hands it to torch's own functional update, torch.optim.adam.adam, with the arguments
 torch.optim.Adam passes, so the weights come out bit for bit the same (tests/test_train.py).
 """

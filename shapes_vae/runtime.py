@@ -39,8 +39,8 @@ def keep_freed_memory():
     Why: a CPU training step allocates and frees the same 1-14 MB activation and gradient
     buffers every batch. glibc's default (a mmap threshold and a trim threshold that move with
     what was freed last) can hand them back to the kernel, so the next step page-faults them in
-    and the kernel zeroes every page again (the benchmark prints `*_faults_per_step`, and docs/performance.md the last measurement).
-    With the mmap
+    and the kernel zeroes every page again (the benchmark prints `*_faults_per_step`; README,
+    Performance, has the measurements). With the mmap
     threshold fixed at 32 MiB (the ceiling of glibc's own moving threshold on 64-bit) and a 1 GiB
     trim threshold they stay mapped; blocks above 32 MiB are still mapped afresh.
     Values computed are unchanged; peak memory stays the step's working set. A no-op off glibc.
@@ -59,7 +59,7 @@ def keep_freed_memory():
 def deterministic_algorithms():
     """torch.use_deterministic_algorithms(True, warn_only=True) without its other effect: it also
     imports torch._inductor's config (to make torch.compile deterministic, which nothing here
-    uses), an import as slow as importing torch itself. Falls back to the
+    uses), an import as slow as importing torch itself (README, Performance). Falls back to the
     public call if torch drops the private setter."""
     setter = getattr(torch._C, "_set_deterministic_algorithms", None)
     if setter is None:
@@ -76,7 +76,7 @@ def configure_torch(runtime):
     deterministic_algorithms()
     torch.backends.cudnn.benchmark = False  # cuDNN's autotuner may pick other kernels run to run
     # Deterministic mode also fills every new uninitialised tensor with NaN, a debugging aid that
-    # costs a write pass over each one (a few percent of a CPU training step).
+    # costs a write pass over each one (a few percent of a CPU training step: README, Performance).
     # Nothing here reads memory it has not written; tests/test_model.py checks the fast
     # layers with the fill on.
     torch.utils.deterministic.fill_uninitialized_memory = False
