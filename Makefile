@@ -2,19 +2,20 @@
 # use and reinstall only when pyproject.toml changes.
 #
 # The interpreter: PYTHON if given (make test PYTHON=python3.13), else the first of these found on
-# PATH whose version the pinned torch has wheels for (pyproject.toml requires-python).
-PYTHON_CANDIDATES := python3.11 python3.12 python3.13 python3.14 python3.10 python3
-SUPPORTED := import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 14))
+# PATH whose version every pinned package has wheels for (pyproject.toml requires-python; `make
+# check-pythons` checks the lowest and the highest against the package index).
+PYTHON_CANDIDATES := python3.11 python3.12 python3.13 python3.14 python3
+SUPPORTED := import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 14))
 PYTHON ?= $(firstword $(foreach p,$(PYTHON_CANDIDATES),$(if $(shell command -v $(p) >/dev/null 2>&1 && $(p) -c '$(SUPPORTED)' 2>/dev/null && echo ok),$(p))))
 VENV := .venv
 BIN := $(VENV)/bin
 # DVC stages run `python ...`: put the project's environment first on PATH
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: reproduce test test-fast bench verify plots-check clean-venv
+.PHONY: reproduce test test-fast bench verify plots-check clean-venv tiny check-pythons performance-page bench-report
 
 $(BIN)/.installed: pyproject.toml
-	@test -x $(BIN)/python || test -n "$(PYTHON)" || { echo "error: no Python 3.10-3.14 found (looked for $(PYTHON_CANDIDATES)); install one or pass PYTHON=..." >&2; exit 2; }
+	@test -x $(BIN)/python || test -n "$(PYTHON)" || { echo "error: no Python 3.11-3.14 found (looked for $(PYTHON_CANDIDATES)); install one or pass PYTHON=..." >&2; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
@@ -35,8 +36,29 @@ test: $(BIN)/.installed
 test-fast: $(BIN)/.installed
 	$(BIN)/python -m pytest -q $(XDIST) -m "not slow" $(TEST_ARGS)
 
+# the benchmark; its result also goes to bench/results/benchmark.json, from which
+# `make performance-page` writes docs/performance.md
 bench: $(BIN)/.installed
-	$(BIN)/python bench/benchmark.py $(BENCH_ARGS)
+	$(BIN)/python bench/benchmark.py --json-out bench/results/benchmark.json $(BENCH_ARGS)
+
+# what importing pandas adds to the report stage: bench/results/report-pandas.json
+bench-report: $(BIN)/.installed
+	$(BIN)/python bench/report_import.py --json-out bench/results/report-pandas.json $(BENCH_ARGS)
+
+# docs/performance.md from every bench/results/*.json
+performance-page: $(BIN)/.installed
+	$(BIN)/python tools/performance_page.py bench/results docs/performance.md
+
+# the whole pipeline on a tiny configuration in build/tiny, for a class or a first look
+tiny: $(BIN)/.installed
+	rm -rf build/tiny
+	$(BIN)/python -m shapes_vae.tiny build/tiny
+	@echo "build/tiny: the pipeline ran end to end on 240 images and a few epochs; its numbers mean nothing."
+
+# does every pinned package publish a wheel for the lowest and the highest Python that
+# requires-python names? (asks the package index; downloads no wheel)
+check-pythons: $(BIN)/.installed
+	$(BIN)/python tools/check_pythons.py
 
 # rerun the full paper configuration in a temporary clone and compare with the committed results
 verify: $(BIN)/.installed

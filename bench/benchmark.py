@@ -22,6 +22,9 @@
   first), and are left out, with a message, otherwise.
 - --full-repro: the wall time of a full paper-configuration `dvc repro --force` in a temporary
   clone (several minutes), each stage's share of it, and the peak RSS of its largest process.
+- --json-out PATH: also write the result as a bench/results file (bench/results_file.py), from
+  which `make performance-page` writes docs/performance.md (`make bench` writes
+  bench/results/benchmark.json).
 No test asserts any of these numbers.
 """
 import argparse
@@ -159,6 +162,8 @@ def main():
     ap.add_argument("--full-repro", action="store_true", help="also time a full dvc repro --force")
     ap.add_argument("--train-only", action="store_true", help="only the training step comparison")
     ap.add_argument("--no-bf16", action="store_true", help="skip the bfloat16 autocast step")
+    ap.add_argument("--json-out", help="also write the result as a bench/results JSON file here")
+    ap.add_argument("--notes", default="", help="a sentence on the conditions, added to the file's notes")
     ap.add_argument("--worker", choices=["baseline", "ours", "ours-bf16"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -200,7 +205,7 @@ def main():
     result["train_peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
 
     if args.train_only:
-        print(json.dumps(result))
+        finish(result, args)
         return
     result["generate_s"] = round(generate_seconds(), 3)
     log(f"generate: {result['generate_s']} s for 15,000 images")
@@ -235,6 +240,38 @@ def main():
         result["full_repro_stage_s"] = stages
         result["full_repro_peak_rss_mib"] = round(rss, 1)
         log(f"full dvc repro: {wall:.0f} s (" + ", ".join(f"{k} {v:.0f}" for k, v in stages.items()) + ")")
+    finish(result, args)
+
+
+# the result's keys that the performance page shows: (key, measure, unit)
+PAGE_ROWS = [
+    ("train_images_per_s", "Training step, batch 128 (this project's code)", "images/s"),
+    ("baseline_images_per_s", "Training step, the plain eager PyTorch version (bench/baseline.py)", "images/s"),
+    ("speedup", "Speed-up over the plain version, median windows", "x"),
+    ("speedup_paired", "Speed-up over the plain version, median of each round's ratio", "x"),
+    ("train_bf16_images_per_s", "Training step under bfloat16 autocast", "images/s"),
+    ("train_faults_per_step", "Page faults per training step, this project's code", "faults"),
+    ("baseline_faults_per_step", "Page faults per training step, the plain version", "faults"),
+    ("train_peak_rss_mib", "Peak memory of a trainer process", "MiB"),
+    ("generate_s", "Generating the paper's 15,000 images", "s"),
+    ("evaluate_s", "evaluate, information and factors of every variant", "s"),
+    ("stage_peak_rss_mib", "Peak memory of those stages", "MiB"),
+    ("noop_repro_s", "dvc repro with nothing changed", "s"),
+    ("full_repro_s", "Full paper-configuration dvc repro --force", "s"),
+    ("full_repro_peak_rss_mib", "Peak memory of the full repro's largest process", "MiB"),
+]
+
+
+def finish(result, args):
+    """Print the result as the last line; with --json-out, also write it as a results file."""
+    if args.json_out:
+        from bench.results_file import write_result
+
+        rows = [(measure, result[key], unit) for key, measure, unit in PAGE_ROWS if key in result]
+        rows += [(f"{stage}, in the full repro", s, "s") for stage, s in result.get("full_repro_stage_s", {}).items()]
+        write_result(args.json_out, "The benchmark (make bench)", rows,
+                     f"torch {result['torch_version']} on {result['device']}, {result['threads']} threads; "
+                     f"{args.rounds} rounds of {args.windows} windows of {args.steps} steps. {args.notes}".strip())
     print(json.dumps(result))
 
 

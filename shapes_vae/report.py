@@ -1,8 +1,15 @@
-"""The results page, written from the metrics files and the gathered experiment tables: no
-number in it is typed by hand."""
+"""The results page (RESULTS.md) and the README's headline table, written from the metrics files
+and the gathered experiment tables: no number in either is typed by hand, and every sentence says
+only what the tables beside it show.
+
+The experiment tables arrive as pandas DataFrames of strings (a CSV cell as written, "" when
+empty); means and sample standard deviations skip the empty cells."""
 import math
 
-from shapes_vae.spread import group_points, mean_sd
+import pandas as pd
+
+from shapes_vae.errors import PipelineError
+from shapes_vae.spread import repeats_a_point
 
 # The paper's reported figures and the reference notebook's last logged epoch (docs/reference.md).
 PAPER = {"standard_test_bce": 0.0346, "modified_test_bce": 0.0968, "bits_total": 10.93}
@@ -11,25 +18,47 @@ REFERENCE_LAST_EPOCH = {
     # Keras logged the modified model's "validation" from its last validation batch (74 images) only
     "modified": {"train_recon": "95.5", "train_kl": "4.8", "val_recon": "79.2, one batch", "val_kl": "4.9, one batch"},
 }
-# the same notebook at an earlier commit (identical code), another unseeded draw
+# the same notebook at an earlier commit of its repository (identical code), another unseeded draw
 REFERENCE_EARLIER_RUN = {"train_recon": "27.79", "train_kl": "13.54", "val_recon": "29.98", "val_kl": "13.49"}
 # the reference notebook's own code over six seeds on this project's data, run outside the pipeline
 # (docs/reference.md, "The reference's own seed spread"): mean ± sample sd
 REFERENCE_SEEDS = {"standard_test_bce": "0.0383 ± 0.0066", "modified_test_bce": "0.1019 ± 0.0033",
                    "bits_total": "10.73 ± 0.17", "standard_train_recon": "28.8 ± 5.7"}
 
+# the README's headline table sits between these two lines; the report stage rewrites what is between
+HEADLINE_START = "<!-- headline table: written by the report stage (dvc repro), do not edit -->"
+HEADLINE_END = "<!-- end of headline table -->"
+GLOSSARY = "docs/measures.md"  # what each measure means; RESULTS.md's headings link to its sections
+SEED_COLUMN = "Mean ± sd over our seeds"
+REFERENCE_COLUMN = "The reference's code, 6 seeds"
+
+
+def frame(rows):
+    """An experiment table as a DataFrame of strings: rows may be a DataFrame already or dicts."""
+    df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    return df.fillna("").astype(str) if len(df.columns) else df
+
+
+def numbers(df, column):
+    """A column as floats (NaN where empty or absent)."""
+    if column not in df:
+        return pd.Series([math.nan] * len(df), index=df.index, dtype=float)
+    return pd.to_numeric(df[column].replace("", None), errors="coerce").astype(float)
+
 
 def _f(v, digits=4):
-    return "–" if v is None else f"{v:.{digits}f}"
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 
 
 def _pm(values, digits=4):
-    """Mean ± sample sd of the values that are not None or "" (the mean alone for one value, "–"
-    for none); digits None writes shares as percentages, digits 1 writes a whole mean of one
+    """Mean ± sample sd (ddof 1) of a numeric Series, NaN skipped (the mean alone for one value,
+    "–" for none); digits None writes shares as percentages, digits 1 writes a whole mean of one
     value as an integer (active units)."""
-    m, sd = mean_sd(values)
-    if m is None:
+    values = pd.Series(values, dtype=float).dropna()
+    if values.empty:
         return "–"
+    m = values.mean()
+    sd = values.std(ddof=1) if len(values) > 1 else None
     if digits is None:
         return f"{m:.1%}" if sd is None else f"{m:.1%} ± {sd:.1%}"
     if sd is None and digits == 1 and float(m).is_integer():
@@ -37,30 +66,62 @@ def _pm(values, digits=4):
     return f"{m:.{digits}f}" if sd is None else f"{m:.{digits}f} ± {sd:.{digits}f}"
 
 
-def _num(v):
-    """A CSV cell as a float, or None when empty."""
-    return None if v in (None, "") else float(v)
+def markdown(head, rows):
+    """A Markdown table: a header and rows of cell texts."""
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
 
 
-def paper_rows(metrics, info, roles, seeds=()):
-    ours = {
-        "standard_test_bce": metrics[roles["paper_standard"]]["test_bce"],
-        "modified_test_bce": metrics[roles["paper_modified"]]["test_bce"],
-        "bits_total": info[roles["paper_modified"]].get("paper_bits_estimate"),
-    }
-    labels = {
-        "standard_test_bce": f"Standard VAE, test BCE (paper protocol): `{roles['paper_standard']}`",
-        "modified_test_bce": f"Modified VAE, test BCE (paper protocol): `{roles['paper_modified']}`",
-        "bits_total": f"Bits through the modified VAE's latent (paper's estimate): `{roles['paper_modified']}`",
-    }
+def _runs(n):
+    return f"{n} run" + ("" if n == 1 else "s")
+
+
+def paper_table(metrics, info, roles, seeds, with_ratio=True):
+    """The paper's three figures beside ours, our seed spread and the reference code's spread."""
+    seeds = frame(seeds)
+    std, mod = roles["paper_standard"], roles["paper_modified"]
+    ours = {"standard_test_bce": metrics[std]["test_bce"], "modified_test_bce": metrics[mod]["test_bce"],
+            "bits_total": info[mod].get("paper_bits_estimate")}
+    labels = {"standard_test_bce": f"Standard VAE, test BCE (paper protocol): `{std}`",
+              "modified_test_bce": f"Modified VAE, test BCE (paper protocol): `{mod}`",
+              "bits_total": f"Bits through the modified VAE's latent (paper's estimate): `{mod}`"}
+    columns = {"standard_test_bce": f"{std}_test_bce", "modified_test_bce": f"{mod}_test_bce", "bits_total": "bits_total"}
+    head = ["Figure", "Paper", "Ours", *(["Ours / paper"] if with_ratio else []), SEED_COLUMN, REFERENCE_COLUMN]
     rows = []
     for k, label in labels.items():
         ratio = "–" if ours[k] is None else f"{ours[k] / PAPER[k]:.2f}"
-        column = {"standard_test_bce": f"{roles['paper_standard']}_test_bce",
-                  "modified_test_bce": f"{roles['paper_modified']}_test_bce", "bits_total": "bits_total"}[k]
-        spread = _pm([r.get(column) for r in seeds])
-        rows.append(f"| {label} | {PAPER[k]} | {_f(ours[k])} | {ratio} | {spread} | {REFERENCE_SEEDS[k]} |")
-    return rows
+        rows.append([label, f"{PAPER[k]}", _f(ours[k]), *([ratio] if with_ratio else []),
+                     _pm(numbers(seeds, columns[k])), REFERENCE_SEEDS[k]])
+    return markdown(head, rows)
+
+
+def seed_spread_sentence(seeds, seed_table="[Seeds](#seeds)"):
+    """Which runs the seed column is over, as the seed table (linked as seed_table) shows them."""
+    n = len(frame(seeds))
+    if n == 0:
+        return f"No seed runs are gathered (`sweeps/seeds.csv` has no rows), so \"{SEED_COLUMN}\" is empty."
+    if n == 1:
+        return f"\"{SEED_COLUMN}\" is the one run of `sweeps/seeds.csv` (no spread from one run)."
+    return f"\"{SEED_COLUMN}\" is over the {n} runs of `sweeps/seeds.csv` (sample sd), see {seed_table}."
+
+
+def headline_markdown(metrics, info, roles, seeds, training_seeds):
+    """The README's headline table: the paper's three figures, ours, our seed spread and the
+    reference code's spread, with one line saying what each column is."""
+    return [*paper_table(metrics, info, roles, seeds, with_ratio=False), "",
+            f"Ours: the committed run{_seeds_note(training_seeds)}. "
+            + seed_spread_sentence(seeds, "[RESULTS.md](RESULTS.md#seeds)") + f" \"{REFERENCE_COLUMN}\": the paper's own notebook rerun on this project's data "
+              "([docs/reference.md](docs/reference.md#the-references-own-seed-spread))."]
+
+
+def splice_headline(readme, table_lines):
+    """The README text with the lines between HEADLINE_START and HEADLINE_END replaced."""
+    if readme.count(HEADLINE_START) != 1 or readme.count(HEADLINE_END) != 1:
+        raise PipelineError(f"README.md: needs the line '{HEADLINE_START}' once and '{HEADLINE_END}' once after it")
+    before, rest = readme.split(HEADLINE_START)
+    if HEADLINE_END in before:
+        raise PipelineError(f"README.md: '{HEADLINE_END}' comes before '{HEADLINE_START}'")
+    after = rest.split(HEADLINE_END)[1]
+    return before + HEADLINE_START + "\n" + "\n".join(table_lines) + "\n" + HEADLINE_END + after
 
 
 def _seeds_note(training_seeds):
@@ -70,11 +131,8 @@ def _seeds_note(training_seeds):
 
 
 def _table(names, rows):
-    """A Markdown table with a measure column and one column per variant: rows are
-    (label, {variant: cell text})."""
-    lines = ["| Measure | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    lines += [f"| {label} | " + " | ".join(cells.get(n, "–") for n in names) + " |" for label, cells in rows]
-    return lines
+    """A table with a measure column and one column per variant: rows are (label, {variant: text})."""
+    return markdown(["Measure", *names], [[label, *(cells.get(n, "–") for n in names)] for label, cells in rows])
 
 
 def sounder_rows(names, metrics, info):
@@ -125,19 +183,27 @@ def quality_rows(names, metrics, classifier):
     ]
 
 
-def factor_verdict(factors, roles):
-    """One sentence: is the paper-modified variant's code more organised than the paper-standard's?"""
+def factor_verdict(factors, roles, seeds=()):
+    """Is the paper-modified variant's code more organised than the paper-standard's, by the mean
+    MIG of the committed run, and what the seed table shows of that difference's spread (None
+    when there is nothing to compare)."""
     std, mod = roles["paper_standard"], roles["paper_modified"]
     a, b = factors[std].get("mig_mean"), factors[mod].get("mig_mean")
     if a is None or b is None or std == mod:
         return None
     word = "more" if b > a else "less" if b < a else "as"
-    return (f"By the mean MIG, `{mod}`'s code is {word} organised than `{std}`'s ({b:.3f} against {a:.3f}). "
-            "Each figure is from one training seed; the seed spread of these measures is not gathered yet, "
-            "so a difference of this size is not known to exceed it.")
+    verdict = f"By the mean MIG, `{mod}`'s code is {word} organised than `{std}`'s in the committed run ({b:.3f} against {a:.3f})."
+    seeds = frame(seeds)
+    diff = (numbers(seeds, f"{mod}_mig_mean") - numbers(seeds, f"{std}_mig_mean")).dropna()
+    if len(diff) < 2:
+        return verdict + (" The seed table holds no mean MIG of both variants over two or more runs, so the seed "
+                          "spread of this difference is not shown here.")
+    lower = int((diff < 0).sum())
+    return verdict + (f" Over the {len(diff)} runs of [Seeds](#seeds), `{mod}`'s mean MIG minus `{std}`'s is "
+                      f"{_pm(diff, 3)} (mean ± sample sd), lower in {lower} of them.")
 
 
-def factor_rows(names, factors, roles):
+def factor_rows(names, factors, roles, seeds=()):
     """The factor measures (metrics/factors/<variant>.json) side by side, and the heat maps."""
     if any(factors.get(n) is None for n in names):
         return ["(no factor measures: rerun `dvc repro`)"]
@@ -151,44 +217,63 @@ def factor_rows(names, factors, roles):
         what = "accuracy" if f == "class" else "R²"
         rows.append((f"Linear probe on the latent means, {f} ({what} on the test set)",
                      {n: _f(factors[n].get(key), 3) for n in names}))
-    verdict = factor_verdict(factors, roles)
+    verdict = factor_verdict(factors, roles, seeds)
     return [*_table(names, rows), "", *([verdict, ""] if verdict else []),
             *[f"![{n}: normalised MI of each latent dimension with each factor](figures/factors/{n}.png)" for n in names]]
 
 
+def _varying(df, prefixes):
+    return [c for c in df.columns if c.startswith(prefixes)]
+
+
 def seed_rows(seeds, roles):
-    """The per-seed table from sweeps/seeds.csv rows (dicts of CSV strings)."""
+    """The per-seed table from the rows of sweeps/seeds.csv, and their mean ± sd."""
+    seeds = frame(seeds)
+    if seeds.empty:
+        return ["(no seed experiments gathered)"]
     std, mod = roles["paper_standard"], roles["paper_modified"]
     columns = (f"{std}_test_bce", f"{mod}_test_bce", "bits_total", f"{std}_mig_mean", f"{mod}_mig_mean")
-    if not seeds:
-        return ["(no seed experiments gathered: see the commands above)"]
-    params = [k for k in seeds[0] if k.startswith("models.") or k.endswith(".seed")]
+    params = [k for k in seeds.columns if k.startswith("models.") or k.endswith(".seed")]
     head = ["Experiment", *params, f"{std} test BCE", f"{mod} test BCE", "Bits (paper's estimate)",
             f"{std} mean MIG", f"{mod} mean MIG"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in seeds:
-        cells = [r["experiment"], *(r[p] for p in params),
-                 *(_f(_num(r.get(k))) for k in columns)]
-        lines.append("| " + " | ".join(cells) + " |")
-    summary = [_pm([r.get(k) for r in seeds]) for k in columns]
-    lines.append("| **mean ± sd** | " + " | ".join("" for _ in params) + (" | " if params else "") + " | ".join(summary) + " |")
-    return lines
+    values = {k: numbers(seeds, k) for k in columns}
+    rows = [[seeds.at[i, "experiment"], *(seeds.at[i, p] for p in params), *(_f(values[k][i]) for k in columns)]
+            for i in seeds.index]
+    rows.append(["**mean ± sd**", *("" for _ in params), *(_pm(values[k]) for k in columns)])
+    return markdown(head, rows)
 
 
-def sweep_summary(points, variant):
-    """One sentence on how the rate and the paper's bits move across a sweep's points (None if < 2)."""
-    pts = [(mean_sd(r.get(f"{variant}_rate_bits") for r in members)[0], mean_sd(r.get("bits_total") for r in members)[0])
-           for _, members in points]
-    pts = [p for p in pts if None not in p]
-    if len(pts) < 2:
+def sweep_points(sweep):
+    """(the params that define a point, [(point values, member rows)]): the rows grouped by the
+    varying params that are not repeats (seeds, runtime settings of the same computation), in
+    the order each point first appears."""
+    params = _varying(sweep, ("models.", "architecture.", "runtime."))
+    keys = [p for p in params if not repeats_a_point(p)]
+    if not keys:
+        return keys, [((), sweep)]
+    return keys, [(k if isinstance(k, tuple) else (k,), g) for k, g in sweep.groupby(keys, sort=False, dropna=False)]
+
+
+def sweep_summary(keys, points, variant):
+    """How the rate and the paper's bits move across a sweep's points, over the points where each
+    is defined, naming the points where the paper's estimate is not (None with fewer than 2)."""
+    mean = lambda g, c: numbers(g, c).mean()
+    rate = [(p, mean(g, f"{variant}_rate_bits")) for p, g in points]
+    bits = [(p, mean(g, "bits_total")) for p, g in points]
+    rate = [(p, v) for p, v in rate if not math.isnan(v) and v > 0]
+    defined = [(p, v) for p, v in bits if not math.isnan(v) and v > 0]
+    if len(rate) < 2:
         return None
-    rates, bits = [p[0] for p in pts], [p[1] for p in pts]
-    if min(rates) <= 0 or min(bits) <= 0:
-        return None
-    over = "points" if len(pts) == len(points) and all(len(m) == 1 for _, m in points) else "points (means over their runs)"
-    return (f"Across these {len(pts)} {over} the rate, an upper bound on I(X;Z), spans {min(rates):.2f} to "
-            f"{max(rates):.2f} bits ({max(rates) / min(rates):.1f}x); the paper's estimate spans {min(bits):.2f} to "
-            f"{max(bits):.2f} bits ({max(bits) / min(bits):.1f}x).")
+    means = " (each point the mean over its runs)" if any(len(g) > 1 for _, g in points) else ""
+    span = lambda vs: f"{min(vs):.2f} to {max(vs):.2f} bits ({max(vs) / min(vs):.1f}x)"
+    text = (f"Over the {len(rate)} points with a rate{means}, the rate, an upper bound on I(X;Z), spans "
+            f"{span([v for _, v in rate])}")
+    if len(defined) < 2:
+        return text + "; the paper's estimate is defined at fewer than two points."
+    missing = [", ".join(f"{k} {v}" for k, v in zip(keys, p)) for p, v in bits if not any(p == q for q, _ in defined)]
+    where = "" if not missing else f" (undefined at {'; '.join(missing)}: no latent noise, or not measured)"
+    return text + (f"; over the {len(defined)} points where it is defined{where}, the paper's estimate spans "
+                   f"{span([v for _, v in defined])}.")
 
 
 SWEEP_COLUMNS = [  # (header, column suffix or full name, digits; None: a share as a percentage)
@@ -200,98 +285,112 @@ SWEEP_COLUMNS = [  # (header, column suffix or full name, digits; None: a share 
 ]
 
 
-def _paired(r, a, b):
-    """r[a] - r[b] of one run (a paired difference: both models of the same seeds), or None."""
-    x, y = _num(r.get(a)), _num(r.get(b))
-    return None if x is None or y is None else x - y
-
-
 def sweep_rows(sweep, variant, base=None):
-    """The rate-distortion table of `variant` from sweeps/beta.csv rows (dicts of CSV strings): one
-    line per point of the sweep, its runs' mean ± sample sd where it has several (other seeds or
-    runtime settings, shapes_vae.spread). base: the variant `variant` is fine-tuned from; its mean
-    MIG is subtracted run by run (a paired difference) in the last column."""
-    if not sweep:
-        return ["(no sweep gathered: see the commands above)"]
-    params = [k for k in sweep[0] if k.startswith(("models.", "architecture.", "runtime."))]
-    points = group_points(sweep, params)
-    repeated = any(len(members) > 1 for _, members in points)
-    shown = list(points[0][0])
-    paired = base is not None and any(_paired(r, f"{variant}_mig_mean", f"{base}_mig_mean") is not None for r in sweep)
-    head = [*shown, *(["Runs"] if repeated else []), *(h for h, _, _ in SWEEP_COLUMNS),
+    """The rate-distortion table of `variant` from a gathered sweep: one line per point, its
+    runs' mean ± sample sd where it has several. base: the variant `variant` is fine-tuned from;
+    its mean MIG is subtracted run by run (a paired difference) in the last column."""
+    sweep = frame(sweep)
+    if sweep.empty:
+        return ["(no sweep gathered)"]
+    keys, points = sweep_points(sweep)
+    repeated = any(len(g) > 1 for _, g in points)
+    paired_of = lambda g: numbers(g, f"{variant}_mig_mean") - numbers(g, f"{base}_mig_mean")
+    paired = base is not None and not paired_of(sweep).dropna().empty
+    head = [*keys, *(["Runs"] if repeated else []), *(h for h, _, _ in SWEEP_COLUMNS),
             *([f"Mean MIG minus {base}'s (same seeds)"] if paired else [])]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for point, members in points:
-        cells = [point[p] for p in shown] + ([str(len(members))] if repeated else [])
-        for _, key, digits in SWEEP_COLUMNS:
-            column = key if key == "bits_total" else f"{variant}_{key}"
-            cells.append(_pm([r.get(column) for r in members], digits))
-        if paired:
-            cells.append(_pm([_paired(r, f"{variant}_mig_mean", f"{base}_mig_mean") for r in members], 3))
-        lines.append("| " + " | ".join(cells) + " |")
-    summary = sweep_summary(points, variant)
-    return lines + ([] if summary is None else ["", summary])
+    rows = []
+    for point, g in points:
+        cells = [*point, *([str(len(g))] if repeated else [])]
+        cells += [_pm(numbers(g, key if key == "bits_total" else f"{variant}_{key}"), digits) for _, key, digits in SWEEP_COLUMNS]
+        rows.append(cells + ([_pm(paired_of(g), 3)] if paired else []))
+    summary = sweep_summary(keys, points, variant)
+    return markdown(head, rows) + ([] if summary is None else ["", summary])
+
+
+def sweep_intro(name, sweep, variant):
+    """What a gathered sweep holds, as its table shows it, and where it comes from."""
+    sweep = frame(sweep)
+    source = (f"Gathered into `sweeps/{name}.csv` (one row per experiment) by `python -m shapes_vae.gather` from the "
+              f"experiments of the sweep file `sweeps/{name}.txt`; [docs/sweeps.md](docs/sweeps.md) says how to run "
+              "and gather a sweep.")
+    if sweep.empty:
+        return source
+    keys, points = sweep_points(sweep)
+    runs = sorted({len(g) for _, g in points})
+    per = (f"one run each" if runs == [1] else f"{runs[0]} runs each" if len(runs) == 1
+           else f"{runs[0]} to {runs[-1]} runs each (the Runs column)")
+    baselines = sweep["baseline"].nunique() if "baseline" in sweep else 0
+    where = ("every other setting as in `params.yaml` at the row's baseline commit (the CSV's `baseline` column"
+             + (f"; these rows come from {baselines} different commits)" if baselines > 1 else ")"))
+    spread = ("; a point's runs differ only in seeds or in how they ran (such as the thread count), and it shows "
+              "their mean ± sample sd" if runs != [1] else "")
+    return (f"`{variant}` at {len(points)} points of {', '.join(f'`{k}`' for k in keys) or 'the sweep'}, {per}{spread}; "
+            f"{where}. Rate is the mean KL to the prior in bits, distortion the test reconstruction term in nats per "
+            f"image (one sampled z). {source}")
 
 
 def last_epoch_rows(names, last_epochs, roles):
-    lines = ["| Variant | Train recon | Train KL | Val recon | Val KL |", "|---|---|---|---|---|"]
     cols = ("train_recon", "train_kl", "val_recon", "val_kl")
+    rows = []
     for name in names:
         role = next((r for r, v in (("standard", roles["paper_standard"]), ("modified", roles["paper_modified"])) if v == name), None)
         ref = REFERENCE_LAST_EPOCH.get(role, {})
-        cells = " | ".join(f"{last_epochs[name][c]:.1f}" + (f" (ref. {ref[c]})" if c in ref else "") for c in cols)
-        lines.append(f"| {name} | {cells} |")
-    lines += ["", "The reference is one run of the paper's notebook, whose shapes and initial weights were unseeded. "
-              "The same notebook at an earlier commit, "
-              "identical code, logged the standard model's last epoch at "
-              + ", ".join(f"{REFERENCE_EARLIER_RUN[c]}" for c in cols)
-              + " (same columns), and its code over six seeds on this project's data (docs/reference.md) ended at "
-              f"{REFERENCE_SEEDS['standard_train_recon']} nats of train reconstruction (mean ± sd). "
-              "Keras' train figures are unweighted running means of the epoch's batch losses, taken before each "
-              "update (its last, smaller batch counts as much as a full one); ours are means over the epoch's "
-              "images, also taken before each update. The modified model's reference \"validation\" is the last "
-              "validation batch only (74 images), so it does not compare with our full-set means."]
-    return lines
+        rows.append([name, *(f"{last_epochs[name][c]:.1f}" + (f" (ref. {ref[c]})" if c in ref else "") for c in cols)])
+    return markdown(["Variant", "Train recon", "Train KL", "Val recon", "Val KL"], rows) + [
+        "", "The reference is one run of the paper's notebook, whose shapes and initial weights were unseeded. "
+        "The same notebook at an earlier commit of its repository, "
+        "identical code, logged the standard model's last epoch at "
+        + ", ".join(f"{REFERENCE_EARLIER_RUN[c]}" for c in cols)
+        + " (same columns), and its code over six seeds on this project's data (docs/reference.md) ended at "
+        f"{REFERENCE_SEEDS['standard_train_recon']} nats of train reconstruction (mean ± sd). "
+        "Keras' train figures are unweighted running means of the epoch's batch losses, taken before each "
+        "update (its last, smaller batch counts as much as a full one); ours are means over the epoch's "
+        "images, also taken before each update. The modified model's reference \"validation\" is the last "
+        "validation batch only (74 images), so it does not compare with our full-set means."]
 
 
-def results_markdown(names, metrics, info, factors, last_epochs, classifier, seeds, sweep, sigma_sweep, training_seeds, roles,
-                     paper_beta):
+def _heading(title, anchor):
+    """A section heading whose text links to its glossary section (the heading's own anchor, from
+    its text, stays the same)."""
+    return f"## [{title}]({GLOSSARY}#{anchor})"
+
+
+def results_markdown(names, metrics, info, factors, last_epochs, classifier, seeds, sweep, sigma_sweep, training_seeds, roles):
     """names: the variants, in params.yaml order; metrics, info, factors: {variant: the contents of
     metrics/<variant>.json, metrics/information/<variant>.json, metrics/factors/<variant>.json};
     last_epochs: {variant: {column: value}} from the last row of logs/<variant>.csv; classifier:
-    metrics/classifier.json; seeds, sweep, sigma_sweep: the rows of sweeps/seeds.csv,
-    sweeps/beta.csv and sweeps/sigma.csv (written by shapes_vae.gather) as dicts of strings;
+    metrics/classifier.json; seeds, sweep, sigma_sweep: sweeps/seeds.csv, sweeps/beta.csv and
+    sweeps/sigma.csv (written by shapes_vae.gather) as DataFrames of strings or lists of dicts;
     training_seeds: {variant: models.<variant>.seed}; roles: params.yaml report (which variants
-    stand for the paper's two models); paper_beta: the beta of the paper-modified variant (the
-    sweep's point that gives the seed table)."""
+    stand for the paper's two models)."""
+    seeds, sweep, sigma_sweep = frame(seeds), frame(sweep), frame(sigma_sweep)
     std, mod = roles["paper_standard"], roles["paper_modified"]
     lines = [
         "# Results",
         "",
         "Written by the `report` stage from `metrics/`, `logs/` and the experiment tables",
         "`sweeps/*.csv`; do not edit by hand. Rerun with `dvc repro`; compare a branch with",
-        "`dvc metrics diff main --md`. One column per variant of `params.yaml` `models:`.",
+        f"`dvc metrics diff main --md`. One column per variant of `params.yaml` `models:`. Each heading",
+        f"links to what its measures are ([{GLOSSARY}]({GLOSSARY})).",
         "",
-        "## The paper's three figures",
+        _heading("The paper's three figures", "the-papers-three-figures"),
         "",
         f"\"Ours\" is the committed run{_seeds_note(training_seeds)}; the variants standing for the paper's "
-        f"two models are `{std}` and `{mod}` (params `report`). The last column is over the {len(seeds)} "
-        "runs of `sweeps/seeds.csv` (sample sd), see [Seeds](#seeds); beside it, the reference notebook's own code "
-        "over six seeds on this project's data, run outside the pipeline (docs/reference.md): compare like with like.",
+        f"two models are `{std}` and `{mod}` (params `report`). " + seed_spread_sentence(seeds)
+        + f" \"{REFERENCE_COLUMN}\" is the reference notebook's own code over six seeds on this project's data, "
+        "run outside the pipeline (docs/reference.md): compare like with like.",
         "",
-        "| Figure | Paper | Ours | Ours / paper | Mean ± sd over seeds | The reference's code, 6 seeds |",
-        "|---|---|---|---|---|---|",
-        *paper_rows(metrics, info, roles, seeds),
+        *paper_table(metrics, info, roles, seeds),
         "",
-        "## Sounder measures on the test set",
+        _heading("Sounder measures on the test set", "sounder-measures"),
         "",
         *sounder_rows(names, metrics, info),
         "",
-        "## Generation quality, scored by a shape classifier",
+        _heading("Generation quality, scored by a shape classifier", "generation-quality"),
         "",
         *quality_rows(names, metrics, classifier),
         "",
-        "## Does the latent code line up with the generative factors?",
+        _heading("Does the latent code line up with the generative factors?", "factor-measures"),
         "",
         "Computed on the test set from the encoder means (stage `factors`, params `factors`): the",
         "Mutual Information Gap per factor (the largest minus the second-largest mutual information of",
@@ -300,58 +399,31 @@ def results_markdown(names, metrics, info, factors, last_epochs, classifier, see
         "cancels in the gap), and how well a linear probe fitted on the training split predicts each",
         "factor from the code (R² for the continuous factors, accuracy for the class).",
         "",
-        *factor_rows(names, factors, roles),
+        *factor_rows(names, factors, roles, seeds),
         "",
-        "## Seeds",
+        _heading("Seeds", "seeds"),
         "",
-        f"The whole pipeline under three training seeds: the points of the beta sweep below at the committed beta "
-        f"(`models.{mod}.beta` = {paper_beta:g}), gathered into `sweeps/seeds.csv`:",
-        "",
-        "```",
-        f"python -m shapes_vae.gather 'beta-{paper_beta:g}-seed-*' --out sweeps/seeds.csv --min-rows 3",
-        "```",
+        f"The whole pipeline under other training seeds, {_runs(len(seeds))}. " + sweep_intro("seeds", (), mod),
         "",
         *seed_rows(seeds, roles),
         "",
-        "## Rate and distortion as beta moves",
+        _heading("Rate and distortion as beta moves", "sweeps"),
         "",
-        f"`{mod}` at six beta, each under three training seeds applied to both models (the seed of `{std}`, which "
-        f"`{mod}` is fine-tuned from, and `{mod}`'s own), every other setting as in `params.yaml` at the sweep's "
-        "baseline commit (the `baseline` column of the CSV). DVC's run cache trains each seed's "
-        f"`{std}` once, and restores any experiment already run. Rate is the mean KL to the prior in bits, "
-        "distortion the test reconstruction term in nats per image (one sampled z); each point is the mean "
-        "± sample sd over its runs, which differ only in seeds (or in how they ran, such as the thread count). Gathered into "
-        "`sweeps/beta.csv` (one row per experiment) and `sweeps/beta.png`:",
-        "",
-        "```",
-        "for s in 1 11 21; do for b in 0.5 1 2 5 10 20; do",
-        f"  dvc exp run --queue -n beta-$b-seed-$s -S models.{mod}.beta=$b -S models.{std}.seed=$s -S models.{mod}.seed=$((s+1))",
-        "done; done",
-        "dvc queue start -j 1          # then watch: dvc queue status (or follow one: dvc queue logs -f beta-5-seed-11)",
-        "python -m shapes_vae.gather 'beta-*-seed-*' --out sweeps/beta.csv --plot sweeps/beta.png --min-rows 18",
-        "```",
+        sweep_intro("beta", sweep, mod),
         "",
         "![rate against distortion, mean and sd over seeds](sweeps/beta.png)",
         "",
         *sweep_rows(sweep, mod, std),
         "",
-        "## Rate and distortion as the noise sigma moves",
+        _heading("Rate and distortion as the noise sigma moves", "sweeps"),
         "",
-        f"`{mod}` with other std of the Gaussian noise added to z in training, every other setting",
-        "as at the sweep's baseline commit (`beta-10-seed-1` of the beta sweep stands for the default sigma; the",
-        "paper's bits are undefined without noise):",
-        "",
-        "```",
-        f"for s in 0 0.25 1; do dvc exp run --queue -n sigma-$s -S models.{mod}.noise_sigma=$s; done",
-        "dvc queue start -j 1",
-        "python -m shapes_vae.gather 'sigma-*' beta-10-seed-1 --out sweeps/sigma.csv --plot sweeps/sigma.png --min-rows 4",
-        "```",
+        sweep_intro("sigma", sigma_sweep, mod) + " The paper's bits are undefined without noise.",
         "",
         "![rate against distortion, noise sigma](sweeps/sigma.png)",
         "",
-        *sweep_rows(list(sigma_sweep), mod),
+        *sweep_rows(sigma_sweep, mod),
         "",
-        "## Last training epoch beside the reference notebook's",
+        _heading("Last training epoch beside the reference notebook's", "last-epoch"),
         "",
         *last_epoch_rows(names, last_epochs, roles),
     ]

@@ -18,7 +18,7 @@ import yaml
 from shapes_vae.errors import ArgumentParser, PipelineError, run_stage
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ["stages", "shapes_vae", "dvc.yaml", "params.yaml", ".dvcignore", ".dvc/config", ".dvc/plots", ".gitignore"]
+PROJECT_FILES = ["stages", "shapes_vae", "dvc.yaml", "README.md", "params.yaml", ".dvcignore", ".dvc/config", ".dvc/plots", ".gitignore"]
 TRACKED_OUTPUTS = ["metrics", "logs", "figures", "sweeps"]  # git-tracked, as a clone has them
 
 

@@ -1,39 +1,43 @@
 """DVC stage `report`: RESULTS.md, the results page, from every variant's metrics files and
-training log, and the gathered experiment tables sweeps/seeds.csv, sweeps/beta.csv and sweeps/sigma.csv."""
-import csv
+training log and the gathered experiment tables sweeps/seeds.csv, sweeps/beta.csv and
+sweeps/sigma.csv; and the headline table between the markers in README.md."""
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from shapes_vae.errors import PipelineError, run_stage
-from shapes_vae.io import read_json, write_bytes
+from shapes_vae.io import read_json, staged_outputs, write_bytes
 from shapes_vae.params import load_params
-from shapes_vae.report import results_markdown
+from shapes_vae.report import headline_markdown, results_markdown, splice_headline
 
 
-def csv_rows(path, how_to_make_it):
-    """The rows of a CSV file as dicts of strings; a missing file names the command that writes it."""
+def csv_table(path, how_to_make_it):
+    """A CSV file as a DataFrame of strings (an empty cell is ""); a missing file names the
+    command that writes it."""
     try:
-        with open(path, newline="") as f:
-            return list(csv.DictReader(f))
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
     except FileNotFoundError:
         raise PipelineError(f"{path}: file not found ({how_to_make_it})") from None
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
 
 
 def last_epoch(path):
-    rows = csv_rows(path, "run the training stage: dvc repro")
-    if not rows:
+    log = csv_table(path, "run the training stage: dvc repro")
+    if log.empty:
         raise PipelineError(f"{path}: no epochs logged")
-    return {k: float(v) for k, v in rows[-1].items()}
+    return {k: float(v) for k, v in log.iloc[-1].items()}
 
 
 def gathered(path, roles):
-    """Rows of an experiment table written by shapes_vae.gather."""
-    rows = csv_rows(path, "gather the experiments: python -m shapes_vae.gather")
+    """An experiment table written by shapes_vae.gather."""
+    table = csv_table(path, "gather the experiments: python -m shapes_vae.gather")
     for k in ("experiment", f"{roles['paper_modified']}_test_bce", "bits_total"):
-        if rows and k not in rows[0]:
+        if not table.empty and k not in table.columns:
             raise PipelineError(f"{path}: no '{k}' column (write it with python -m shapes_vae.gather)")
-    return rows
+    return table
 
 
 PARAMS = ["models", "report"]  # exactly what dvc.yaml declares for this stage
@@ -49,10 +53,17 @@ def main(argv):
     last = {n: last_epoch(f"logs/{n}.csv") for n in names}
     seeds, sweep, sigma = (gathered(f"sweeps/{name}.csv", roles) for name in ("seeds", "beta", "sigma"))
     training_seeds = {n: p["models"][n]["seed"] for n in names}
-    page = results_markdown(names, metrics, info, factors, last, classifier, seeds, sweep, sigma, training_seeds, roles,
-                            p["models"][roles["paper_modified"]]["beta"])
-    write_bytes("RESULTS.md", page.encode())
-    print("report: RESULTS.md")
+    try:
+        readme = Path("README.md").read_text()
+    except FileNotFoundError:
+        raise PipelineError("README.md: file not found (the report stage writes its headline table into it)") from None
+    # checked before anything is written: a README without its markers changes neither file
+    readme = splice_headline(readme, headline_markdown(metrics, info, roles, seeds, training_seeds))
+    page = results_markdown(names, metrics, info, factors, last, classifier, seeds, sweep, sigma, training_seeds, roles)
+    with staged_outputs("RESULTS.md", "README.md") as staged:  # both files, or neither
+        write_bytes(staged("RESULTS.md"), page.encode())
+        write_bytes(staged("README.md"), readme.encode())
+    print("report: RESULTS.md, README.md's headline table")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`make bench` runs end to end and its last line is the JSON the README quotes (tiny settings:
+"""`make bench` runs end to end and its last line is the JSON the performance page is written from (tiny settings:
 this checks the plumbing, never a speed)."""
 import json
 import subprocess

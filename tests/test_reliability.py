@@ -41,7 +41,7 @@ def first_variant(project):
 
 @pytest.fixture(scope="module")
 def built(built_tiny, tmp_path_factory):
-    """A module-private copy of the session's built tiny project (the bad-params tests restore it)."""
+    """A module-private copy of the test run's built tiny project (the bad-params tests restore it)."""
     return copy_project(built_tiny[0], tmp_path_factory.mktemp("rel") / "project")
 
 

@@ -1,0 +1,38 @@
+"""One benchmark result as a file of bench/results/: the machine it ran on, the date, and rows of
+(measure, value, unit), from which tools/performance_page.py writes docs/performance.md.
+
+    {"title": str, "date": "YYYY-MM-DD", "machine": {"cpu": str, "isa": str, "cores": int},
+     "rows": [{"measure": str, "value": number, "unit": str}, ...], "notes": str}
+"""
+import datetime
+import json
+import os
+import platform
+from pathlib import Path
+
+
+def machine():
+    """The CPU model (from /proc/cpuinfo where there is one), its widest vector instruction set
+    that matters to oneDNN here, and the number of cores this process may use."""
+    cpu, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and cpu == (platform.processor() or platform.machine()):
+                cpu = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "other"
+    return {"cpu": cpu, "isa": isa, "cores": os.cpu_count()}
+
+
+def write_result(path, title, rows, notes=""):
+    """rows: [(measure, value, unit)]; writes the JSON file and returns its object."""
+    obj = {"title": title, "date": datetime.date.today().isoformat(), "machine": machine(),
+           "rows": [{"measure": m, "value": v, "unit": u} for m, v, u in rows], "notes": notes}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2) + "\n")
+    return obj
