@@ -46,11 +46,16 @@ def nearest_distances(queries, reference, exclude_same_index=False, batch_size=1
 
 
 def dataset_copies(images, labels, split, class_names):
-    """The data set's own numbers: distinct images per class, and per class the share of the
-    validation and test images with an exact copy in the training split.
+    """The data set's own numbers: distinct images per class; per class the share of the validation
+    and test images with an exact copy in the training split; and the yardsticks for novelty, the
+    median pixels from a test image to its nearest training image and from a training image to its
+    nearest other training image.
 
     split: {"train", "val", "test": index arrays}. Returns a flat JSON-ready dict."""
-    labels = np.asarray(labels)
+    labels, images = np.asarray(labels), np.asarray(images)
+    train = images[split["train"]]
+    test_d = nearest_distances(images[split["test"]], train)
+    train_d = nearest_distances(train, train, exclude_same_index=True)
     groups = copy_groups(images)
     out = {"distinct_images": int(len(np.unique(groups))), "images": int(len(groups))}
     train_groups = groups[split["train"]]
@@ -63,4 +68,6 @@ def dataset_copies(images, labels, split, class_names):
         for c, name in enumerate(class_names):
             mine = labels[idx] == c
             out[f"{part}_with_train_copy_share_{name}"] = float(copied[mine].mean()) if mine.any() else None
+    out["test_nearest_train_pixels_median"] = float(np.median(test_d))
+    out["train_nearest_other_train_pixels_median"] = float(np.median(train_d)) if len(train) > 1 else None
     return out

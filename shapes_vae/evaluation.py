@@ -120,6 +120,36 @@ def active_units(mu, threshold=0.01):
     return int(active_dimensions(mu, threshold).sum())
 
 
+def per_image_terms(model, x, seed, batch_size=512):
+    """Each image's (paper's clipped BCE per pixel, negative ELBO in nats) for the same sampled z as
+    `evaluate_model` (one z per image, drawn for the whole set at once with `seed`): (N,), (N,)."""
+    batch_size = check_batch_size(batch_size)
+    mu, logvar = encode_all(model, x, batch_size)
+    z = sample_latents(mu, logvar, seed)
+    kl = kl_to_standard_normal(mu.double(), logvar.double())
+    bce, recon = [], []
+    with inference(model):
+        for i in range(0, len(x), batch_size):
+            xb = x[i : i + batch_size].to(model_device(model))
+            logits = model.decode(z[i : i + batch_size].to(xb.device))
+            probs = torch.sigmoid(logits)
+            bce += [float(clipped_bce_per_pixel(p, t)) for p, t in zip(probs, xb)]
+            recon.append(reconstruction_nats(logits, xb).double().cpu())
+    return np.array(bce), (torch.cat(recon) + kl).numpy()
+
+
+def subset_figures(model, x, seed, subsets, batch_size=512):
+    """The paper's test BCE and the negative ELBO (nats per image) on named subsets of x, {name: (N,)
+    bool mask}: {f"test_bce_{name}", f"neg_elbo_nats_{name}"}, None for an empty subset."""
+    bce, neg_elbo = per_image_terms(model, x, seed, batch_size)
+    out = {}
+    for name, mask in subsets.items():
+        mask = np.asarray(mask, dtype=bool)
+        out[f"test_bce_{name}"] = float(bce[mask].mean()) if mask.any() else None
+        out[f"neg_elbo_nats_{name}"] = float(neg_elbo[mask].mean()) if mask.any() else None
+    return out
+
+
 def evaluate_model(model, x, seed, iwae_k, batch_size=512):
     """All test-set figures of one model, as a flat dict of plain Python floats / ints:
 

@@ -188,6 +188,7 @@ SCHEMA = {
         "confidence": Float(0, 1),
     },
     "information": {"seed": Int(0), "mi_samples_per_image": Int(1)},
+    "novelty": {"seed": Int(0), "prior_samples": Int(1), "paths": Int(1), "steps": Int(2, 1000)},
     "factors": {"seed": Int(0), "bins": Int(2, 1000)},
     "report": {"paper_standard": Name(), "paper_modified": Name()},
 }

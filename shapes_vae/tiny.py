@@ -35,6 +35,8 @@ def tiny_params(params):
     params["evaluate"]["batch_size"] = 50
     params["evaluate"]["prior_samples"] = 100
     params["information"]["mi_samples_per_image"] = 2
+    params["novelty"]["prior_samples"] = 100
+    params["novelty"]["paths"] = 10
     params["classifier"]["epochs"] = 2
     params["classifier"]["batch_size"] = 32
     return params

@@ -14,7 +14,8 @@ from shapes_vae.checkpoint import load_checkpoint
 from shapes_vae.classifier import load_classifier
 from shapes_vae.data import load_labelled_subsets
 from shapes_vae.errors import run_stage
-from shapes_vae.evaluation import evaluate_model
+from shapes_vae.copies import has_copy_in
+from shapes_vae.evaluation import evaluate_model, subset_figures
 from shapes_vae.io import staged_outputs, write_json
 from shapes_vae.params import load_params, variant_argument
 from shapes_vae.runtime import configure_torch
@@ -31,13 +32,19 @@ def main(argv):
     p = load_params(PARAMS, variant=name)
     cfg = p["evaluate"]
     device = configure_torch(p["runtime"])
-    test, test_labels = load_labelled_subsets(["test"], device)["test"]
+    parts = load_labelled_subsets(["train", "test"], device)
+    test, test_labels = parts["test"]
     model, _ = load_checkpoint(f"models/{name}.pt", p["architecture"], test.shape[-1], device, p["runtime"]["backend"])
     classifier, classes = load_classifier("models/classifier.pt", device)
     metrics = evaluate_model(model, test, cfg["seed"], cfg["iwae_k"], cfg["batch_size"])
     quality, samples, probs = sample_quality(model, classifier, classes, test, test_labels, cfg["prior_samples"],
                                              cfg["seed"], cfg["confidence"], cfg["batch_size"])
     metrics.update(quality)
+    # the paper's figures per class, and on the test images with no exact copy in the training split
+    unseen = ~has_copy_in(test.cpu().numpy(), parts["train"][0].cpu().numpy())
+    subsets = {name: (test_labels == c).cpu().numpy() for c, name in enumerate(classes)} | {"unseen": unseen}
+    metrics["test_unseen_share"] = float(unseen.mean())
+    metrics.update(subset_figures(model, test, cfg["seed"], subsets, cfg["batch_size"]))
     metrics_path, figure_dir = Path(f"metrics/{name}.json"), Path("figures") / name
     title = f"{name} VAE"
     model = model.cpu()

@@ -59,7 +59,10 @@ def main(argv):
         raise PipelineError("README.md: file not found (the report stage writes its headline table into it)") from None
     # checked before anything is written: a README without its markers changes neither file
     readme = splice_headline(readme, headline_markdown(metrics, info, roles, seeds, training_seeds))
-    page = results_markdown(names, metrics, info, factors, last, classifier, seeds, sweep, sigma, training_seeds, roles)
+    data = read_json("metrics/data.json")
+    novelty = {n: read_json(f"metrics/novelty/{n}.json") for n in names}
+    page = results_markdown(names, metrics, info, factors, last, classifier, seeds, sweep, sigma, training_seeds, roles,
+                            data, novelty)
     with staged_outputs("RESULTS.md", "README.md") as staged:  # both files, or neither
         write_bytes(staged("RESULTS.md"), page.encode())
         write_bytes(staged("README.md"), readme.encode())

@@ -233,3 +233,23 @@ def test_evaluate_model_keys_types_and_batch_size_independence(tiny):
     for key in out:
         assert other[key] == pytest.approx(out[key], rel=1e-5), key
     json.dumps(out)
+
+
+def test_subset_figures_are_the_means_over_each_subset(tiny):
+    """Per image, the paper's BCE and the negative ELBO of the same z as evaluate_model: the whole
+    set's subset equals its figures, and two halves average to it."""
+    from shapes_vae.evaluation import subset_figures
+
+    model, x = tiny
+    whole = evaluate_model(model, x, seed=5, iwae_k=1, batch_size=7)
+    first = np.arange(N_IMAGES) < 10
+    out = subset_figures(model, x, 5, {"all": np.ones(N_IMAGES, bool), "first": first, "rest": ~first,
+                                        "none": np.zeros(N_IMAGES, bool)}, batch_size=7)
+    assert out["test_bce_all"] == pytest.approx(whole["test_bce"], rel=1e-5)
+    assert out["neg_elbo_nats_all"] == pytest.approx(whole["neg_elbo_nats"], rel=1e-5)
+    _, _, z_all = _sampled(model, x, 5)  # the whole set's z, by hand; its first ten
+    with torch.no_grad():
+        expected = _manual_bce(torch.sigmoid(model.decode(z_all[:10])), x[:10])
+    assert out["test_bce_first"] == pytest.approx(expected, rel=1e-5)
+    assert (10 * out["neg_elbo_nats_first"] + 22 * out["neg_elbo_nats_rest"]) / 32 == pytest.approx(whole["neg_elbo_nats"], rel=1e-6)
+    assert out["test_bce_none"] is None and out["neg_elbo_nats_none"] is None
