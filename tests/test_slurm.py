@@ -1,0 +1,273 @@
+"""Sweep files and their engines: the file's rules, the refusals before anything is queued or
+submitted, and a real sweep on a one-node Slurm cluster started on this machine (tools/local_slurm.py)
+through local git and DVC remotes.
+
+Without Slurm's programs the cluster test is skipped, unless SHAPES_VAE_REQUIRE_SLURM is set (CI
+installs them and sets it), which turns the skip into a failure."""
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, copy_project, dvc, ran, run, scratch_and_tuned
+from shapes_vae.errors import PipelineError
+from shapes_vae.sweep import in_waves, main, read_sweep, validate_points
+
+sys.path.insert(0, str(ROOT / "tools"))
+import local_slurm  # noqa: E402
+
+PY = sys.executable
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_a_sweep_file_gives_its_points_in_order_and_refuses_malformed_lines(tmp_path):
+    f = write(tmp_path / "s.txt", "# comment\n\nb-1  models.m.beta=1 models.m.seed=2   # trailing\nb-2\n")
+    points = read_sweep(f)
+    assert [(p.name, p.settings, p.line) for p in points] == [
+        ("b-1", (("models.m.beta", "1"), ("models.m.seed", "2")), 3), ("b-2", (), 4)]
+    assert points[0].set_args() == ["-S", "models.m.beta=1", "-S", "models.m.seed=2"]
+    for text, message in [
+        ("a x=1\nb\na y=2\n", r"s.txt:3: two points are named a \(lines 1 and 3\)"),
+        ("a beta\n", r"s.txt:1: a: 'beta' is not a setting KEY.PATH=VALUE"),
+        ("a x=1 x=2\n", r"s.txt:1: a: x is set twice"),
+        ("a..b x=1\n", r"s.txt:1: 'a..b' is not an experiment name"),
+        ("beta-* x=1\n", r"s.txt:1: 'beta-\*' is not an experiment name"),
+        ("# nothing\n", r"s.txt: no points"),
+    ]:
+        with pytest.raises(PipelineError, match=message):
+            read_sweep(write(f, text))
+
+
+def test_every_point_is_validated_like_params_yaml(tmp_path, paper_params):
+    scratch, tuned = scratch_and_tuned(paper_params)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(paper_params, sort_keys=False))
+    (tmp_path / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
+    f = tmp_path / "s.txt"
+    ok = write(f, f"p-1 models.{tuned}.beta=1e-5 runtime.threads=2\np-2 models.{scratch}.seed=7\n")
+    valid = validate_points(ok, read_sweep(ok), tmp_path / "params.yaml")
+    assert valid["p-1"]["models"][tuned]["beta"] == 1e-5 and valid["p-1"]["runtime"]["threads"] == 2
+    assert valid["p-2"]["models"][scratch]["seed"] == 7 and valid["p-2"]["models"][tuned] == valid["p-1"]["models"][tuned] | {"beta": paper_params["models"][tuned]["beta"]}
+    for line, message in [
+        (f"p models.{tuned}.bta=2", rf"s.txt:2: p: models.{tuned}.bta is not a known setting"),
+        (f"p models.{tuned}.beta=-1", rf"s.txt:2: p: models.{tuned}.beta must be in \[0, inf\], got -1"),
+        ("p runtime.threds=1", r"s.txt:2: p: runtime.threds is not a known setting"),
+        (f"p models.{tuned}.init=nowhere", rf"s.txt:2: p: models.{tuned}.init must be scratch or one of"),
+        ("p runtime.threads.x=1", r"s.txt:2: p: runtime.threads.x is not a setting"),
+    ]:
+        bad = write(f, f"ok-1 models.{scratch}.seed=3\n{line}\n")
+        with pytest.raises(PipelineError, match=message):
+            validate_points(bad, read_sweep(bad), tmp_path / "params.yaml")
+
+
+def test_waves_put_one_point_per_upstream_first(tmp_path, paper_params):
+    """Points that differ only in the fine-tuned variant's settings share their upstream; a
+    different seed of the variant trained from scratch is another upstream."""
+    scratch, tuned = scratch_and_tuned(paper_params)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(paper_params, sort_keys=False))
+    f = write(tmp_path / "s.txt", "".join(f"b{b}-s{s} models.{tuned}.beta={b} models.{scratch}.seed={s}\n"
+                                          for s in (5, 6) for b in (2, 3, 4)))
+    points = read_sweep(f)
+    waves = in_waves(points, validate_points(f, points, tmp_path / "params.yaml"))
+    assert [[p.name for p in w] for w in waves] == [["b2-s5", "b2-s6"], ["b3-s5", "b4-s5"], ["b3-s6", "b4-s6"]]
+
+
+def test_the_committed_sweep_files_describe_the_committed_tables():
+    """Each sweeps/NAME.txt names exactly the experiments of sweeps/NAME.csv, and every setting a
+    table records as a column is the value the file sets (or, where the file leaves it, the one
+    the other rows share)."""
+    for txt in sorted((ROOT / "sweeps").glob("*.txt")):
+        rows = list(csv.DictReader(txt.with_suffix(".csv").open()))
+        points = {p.name: dict(p.settings) for p in read_sweep(txt)}
+        assert sorted(points) == sorted(r["experiment"] for r in rows), txt.name
+        params = [k for k in rows[0] if "." in k]
+        assert params, txt.name
+        for r in rows:
+            for k in params:
+                if k in points[r["experiment"]]:
+                    assert float(points[r["experiment"]][k]) == float(r[k]), (txt.name, r["experiment"], k)
+                else:  # left at the baseline's value: the same in every row that leaves it
+                    assert len({row[k] for row in rows if k not in points[row["experiment"]]}) == 1, (txt.name, k)
+
+
+def git_project(tmp_path, paper_params):
+    """A git repository with this checkout's params.yaml and dvc.yaml, committed."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "params.yaml").write_text(yaml.safe_dump(paper_params, sort_keys=False))
+    (repo / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
+    (repo / ".dvc").mkdir()
+    (repo / ".dvc" / "config").write_text("[core]\n    autostage = true\n")
+    for cmd in (["init", "-q", "-b", "main"], ["config", "user.email", "t@example.com"], ["config", "user.name", "t"],
+                ["add", "-A"], ["commit", "-qm", "project"]):
+        run(repo, "git", *cmd)
+    return repo
+
+
+def test_bad_input_is_one_line_before_anything_is_submitted(tmp_path, paper_params, monkeypatch, capsys):
+    """No sbatch, no git remote, an unpushed HEAD, no DVC remote, a bad line, two points with one
+    name: each refused with one line naming it, and the (fake) sbatch never called."""
+    scratch, tuned = scratch_and_tuned(paper_params)
+    repo = git_project(tmp_path, paper_params)
+    monkeypatch.chdir(repo)
+    bin_dir, calls = tmp_path / "bin", tmp_path / "sbatch-calls"
+    bin_dir.mkdir()
+    for tool in ("git",):
+        (bin_dir / tool).symlink_to(subprocess.run(["which", tool], capture_output=True, text=True).stdout.strip())
+    monkeypatch.setenv("PATH", str(bin_dir))
+    sweep = write(repo / "sweeps" / "t.txt", f"t-1 models.{tuned}.beta=2\nt-2 models.{scratch}.seed=9\n")
+
+    def refused(message, args=("--cpus-per-task", "1"), file=sweep):
+        with pytest.raises(PipelineError, match=message) as e:
+            main(["run", str(file), "--engine", "slurm", *args])
+        assert "\n" not in str(e.value) and not calls.exists()
+
+    refused("sbatch is not on PATH")
+    write(bin_dir / "sbatch", f"#!/bin/sh\necho called >> {calls}\necho 1\n").chmod(0o755)
+    refused("no git remote 'origin'")
+    origin = tmp_path / "origin.git"
+    run(tmp_path, "git", "init", "-q", "--bare", "-b", "main", origin)
+    run(repo, "git", "remote", "add", "origin", origin)
+    refused(r"HEAD \(\w{7}\) is not on the git remote origin")
+    run(repo, "git", "push", "-q", "origin", "main")
+    refused("no default DVC remote in the committed .dvc/config")
+    (repo / ".dvc" / "config").write_text("[core]\n    remote = storage\n['remote \"storage\"']\n    url = /nowhere\n")
+    run(repo, "git", "commit", "-qam", "remote")
+    refused(r"HEAD \(\w{7}\) is not on the git remote origin")  # a new commit, not pushed yet
+    run(repo, "git", "push", "-q", "origin", "main")
+    refused(r"give --cpus-per-task: the points' runtime.threads are \[0\]", args=()) if paper_params["runtime"]["threads"] == 0 else None
+    refused(r"t.txt:1: t-1: runtime.threads 4 is more than --cpus-per-task 2",
+            args=("--cpus-per-task", "2"), file=write(sweep, f"t-1 models.{tuned}.beta=2 runtime.threads=4\n"))
+    refused(rf"t.txt:2: t-2: models.{tuned}.beta must be", file=write(sweep, f"t-1 models.{tuned}.beta=2\nt-2 models.{tuned}.beta=x\n"))
+    refused(r"t.txt:2: two points are named t-1", file=write(sweep, f"t-1 models.{tuned}.beta=2\nt-1 models.{tuned}.beta=3\n"))
+    # the local engine validates every line before it queues one (DVC is never asked here)
+    with pytest.raises(PipelineError, match=rf"t.txt:2: t-2: models.{tuned}.nois is not a known setting"):
+        main(["run", str(write(sweep, f"t-1 models.{tuned}.beta=2\nt-2 models.{tuned}.nois=1\n"))])
+
+
+# --- a real sweep on a one-node Slurm cluster ------------------------------------------------------
+
+def slurm_or_skip():
+    missing = local_slurm.missing()
+    if missing:
+        if os.environ.get("SHAPES_VAE_REQUIRE_SLURM"):
+            pytest.fail(f"Slurm is required here (SHAPES_VAE_REQUIRE_SLURM) but missing: {', '.join(missing)}")
+        pytest.skip(f"Slurm missing: {', '.join(missing)} (apt-get install slurmctld slurmd slurm-client munge)")
+
+
+def task_log(logs, name):
+    """(start, end, the last attempt's text) of a point's log."""
+    text = (logs / f"{name}.log").read_text()
+    attempt = text[text.rindex("sweep: start "):]
+    start = float(attempt.split()[2])
+    end_line = next(line for line in attempt.splitlines() if line.startswith("sweep: end "))
+    return start, float(end_line.split()[2]), attempt
+
+
+def wait_for(env, job_name, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        q = subprocess.run(["squeue", "-h", f"--name={job_name}", "-o", "%i %T"], capture_output=True, text=True, env=env)
+        if q.returncode == 0 and not q.stdout.strip():
+            return
+        time.sleep(2)
+    raise AssertionError(f"the sweep's jobs are still queued after {timeout} s")
+
+
+def lock_outs(project):
+    """{output path: md5} of every stage in dvc.lock."""
+    lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
+    return {o["path"]: o["md5"] for s in lock.values() for o in s.get("outs", [])}
+
+
+@pytest.mark.slow
+def test_a_sweep_on_a_slurm_cluster_runs_each_upstream_once_and_equals_a_local_run(tiny_copy, tmp_path):
+    slurm_or_skip()
+    a = tiny_copy
+    params = yaml.safe_load((a / "params.yaml").read_text())
+    scratch, tuned = scratch_and_tuned(params)
+    if tuned is None:
+        pytest.skip("no variant is fine-tuned from another")
+    origin, storage = tmp_path / "origin.git", tmp_path / "dvc-storage"
+    run(tmp_path, "git", "init", "-q", "--bare", "-b", "main", origin)
+    run(a, "git", "remote", "add", "origin", origin)
+    dvc(a, "remote", "add", "-d", "storage", storage)
+    run(a, "git", "commit", "-qam", "the project's remotes")
+    run(a, "git", "push", "-q", "origin", "main")
+    # three points over two upstreams (two new seeds of the variant trained from scratch)
+    seed, beta = params["models"][scratch]["seed"], params["models"][tuned]["beta"]
+    s1, s2, b1, b2 = seed + 100, seed + 200, beta + 1, beta + 2
+    points = {f"p-{b1:g}-{s1}": (b1, s1), f"p-{b1:g}-{s2}": (b1, s2), f"p-{b2:g}-{s1}": (b2, s1)}
+    sweep = write(a / "sweeps" / "cluster.txt", "".join(f"{n} models.{tuned}.beta={b:g} models.{scratch}.seed={s}\n"
+                                                      for n, (b, s) in points.items()))
+    later = f"p-{b2:g}-{s1}"  # shares its upstream with the first point: the second wave
+    threads = params["runtime"]["threads"]
+    cpus = ["--cpus-per-task", "1"] if threads in (0, 1) else []
+    sweep_cmd = lambda *args, env: run(a, PY, "-m", "shapes_vae.sweep", *args, env=env)
+    with local_slurm.cluster(tmp_path / "slurm", cpus=2) as env:
+        env = env | {"PATH": f"{Path(PY).parent}{os.pathsep}{env['PATH']}"}
+        out = sweep_cmd("run", "sweeps/cluster.txt", "--engine", "slurm", *cpus, env=env).stdout
+        assert "2 point(s)" in out and "1 point(s), after" in out, out
+        status = sweep_cmd("status", "sweeps/cluster.txt", "--engine", "slurm", env=env).stdout
+        assert all(f"{n} " in status for n in points) and ("pending" in status or "running" in status), status
+        wait_for(env, "sweep-cluster", timeout=600)
+        logs = a / "slurm-logs" / "cluster"
+        status = sweep_cmd("status", "sweeps/cluster.txt", "--engine", "slurm", env=env).stdout
+        assert status.strip().splitlines()[-1] == "3 done", status + "".join(
+            (logs / f"{n}.log").read_text()[-3000:] for n in points if (logs / f"{n}.log").exists())
+        intervals = {n: task_log(logs, n) for n in points}
+        first = [n for n in points if n != later]
+        (s_a, e_a, _), (s_b, e_b, _) = (intervals[n] for n in first)
+        assert s_a < e_b and s_b < e_a, intervals  # the two workers ran the first wave at the same time
+        assert intervals[later][0] >= min(e_a, e_b)  # the second wave waited for its upstream
+        train = f"train@{scratch}"
+        for n in first:  # each upstream trained once, by the first point of its seed ...
+            assert train in ran(intervals[n][2]), intervals[n][2][-3000:]
+        # ... and the later point of the same seed restored it from the DVC remote's run cache
+        assert train not in ran(intervals[later][2]) and f"Stage '{train}' is cached" in intervals[later][2], intervals[later][2][-3000:]
+        assert f"finetune@{tuned}" in ran(intervals[later][2])
+        on_remote = run(a, "git", "ls-remote", origin, "refs/exps/*").stdout
+        assert all(on_remote.count(f"/{n}\n") == 1 for n in points), on_remote
+        # a resubmit runs nothing
+        again = sweep_cmd("run", "sweeps/cluster.txt", "--engine", "slurm", *cpus, env=env).stdout
+        assert "nothing to submit" in again and "job" not in again.replace("python -m", ""), again
+        q = subprocess.run(["squeue", "-h", "--name=sweep-cluster"], capture_output=True, text=True, env=env)
+        assert q.stdout.strip() == ""
+
+    # the gatherer: a fresh clone pulls the experiments and gathers the sweep's table
+    c = tmp_path / "gatherer"
+    run(tmp_path, "git", "clone", "-q", origin, c)
+    run(c, "git", "config", "user.email", "c@example.com")
+    run(c, "git", "config", "user.name", "gatherer")
+    write(c / "cluster.txt", sweep.read_text())  # beside, not in sweeps/ (which the report stage reads)
+    run(c, PY, "-m", "shapes_vae.sweep", "gather", "cluster.txt", "--pull")
+    rows = list(csv.DictReader((c / "cluster.csv").open()))
+    assert sorted(r["experiment"] for r in rows) == sorted(points)
+    assert (c / "cluster.png").read_bytes().startswith(b"\x89PNG")
+    dvc(c, "exp", "apply", later)
+    applied = lock_outs(c)
+    assert (c / f"models/{tuned}.pt").exists() and "up to date" in dvc(c, "status").stdout
+
+    # the same point run here with dvc exp run, from the baseline's outputs and no run cache
+    d = tmp_path / "local"
+    run(tmp_path, "git", "clone", "-q", origin, d)
+    run(d, "git", "config", "user.email", "d@example.com")
+    run(d, "git", "config", "user.name", "local")
+    dvc(d, "pull")
+    b, s = points[later]
+    r = dvc(d, "exp", "run", "-n", "here", "-S", f"models.{tuned}.beta={b:g}", "-S", f"models.{scratch}.seed={s}",
+            *(["-S", "runtime.threads=1"] if threads == 0 else []))
+    assert {train, f"finetune@{tuned}"} <= ran(r.stdout)  # computed here, not restored
+    here = lock_outs(d)
+    assert here == applied  # every output, bit for bit (md5)
+    assert (d / f"models/{tuned}.pt").read_bytes() == (c / f"models/{tuned}.pt").read_bytes()
