@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 # DVC stages run `python ...`: put the project's environment first on PATH
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: reproduce test test-fast bench verify plots-check clean-venv
+.PHONY: reproduce test test-fast bench bench-sweep verify plots-check clean-venv
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || test -n "$(PYTHON)" || { echo "error: no Python 3.10-3.14 found (looked for $(PYTHON_CANDIDATES)); install one or pass PYTHON=..." >&2; exit 2; }
@@ -37,6 +37,11 @@ test-fast: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/benchmark.py $(BENCH_ARGS)
+
+# the tiny sweep through a one-node Slurm on localhost against DVC's local queue -> bench/results/sweep.json;
+# needs Debian's slurmctld slurmd slurm-client munge (docs/sweeps.md)
+bench-sweep: $(BIN)/.installed
+	$(BIN)/python bench/sweep.py
 
 # rerun the full paper configuration in a temporary clone and compare with the committed results
 verify: $(BIN)/.installed

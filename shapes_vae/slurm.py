@@ -8,9 +8,12 @@ the git remote is skipped, so a resubmitted sweep runs only what is missing; a f
 its own task and leaves the others running.
 
 Upstream work once: the points are grouped by their upstream (sweep.upstream_key: everything but
-the fine-tuned variants' settings). The first point of each group goes in the first array job;
-the rest of a group wait for that task (`--dependency=afterany:JOB_TASK`) and restore its upstream
-from the run cache (the task pushes the run cache even when its own point fails later on).
+the fine-tuned variants' settings). The first array job trains each upstream that several points
+share, on its own (an upstream task: `dvc exp run --pull -S ... train`, the variants trained from
+scratch and what they need, then the run cache pushed), beside the points that have an upstream
+to themselves; each shared upstream's points then form an array job that waits for its task
+(`--dependency=afterany:JOB_TASK`) and restore the upstream from the run cache. The critical path
+is one upstream training plus one point.
 
 Threads: every task runs torch on exactly --cpus-per-task threads. A point whose runtime.threads
 is 0 (torch's default: every core of the node, whatever the task was given) runs with
@@ -31,14 +34,15 @@ TASK_SCRIPT = r"""#!/bin/bash
 # One point of a sweep, as an array task (written by python -m shapes_vae.sweep run --engine slurm)
 set -u
 list=$1 url=$2 commit=$3 bin=$4 logdir=$5
-read -r name settings < <(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" "$list")
+read -r kind name settings < <(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" "$list")
 log="$logdir/$name.log"
-echo "point $name: its log is $log"
+[ "$kind" = upstream ] && log="$logdir/$name.upstream.log"
+echo "$kind $name: its log is $log"
 exec >>"$log" 2>&1
 echo "sweep: start $(date +%s.%N) job ${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID} node $(hostname) cpus ${SLURM_CPUS_PER_TASK:-?}"
 finish() { echo "sweep: end $(date +%s.%N) exit $1"; exit "$1"; }
 export PATH="$bin:$PATH" OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}" MKL_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}"
-if [ -n "$(git ls-remote "$url" "refs/exps/${commit:0:2}/${commit:2}/$name")" ]; then
+if [ "$kind" = point ] && [ -n "$(git ls-remote "$url" "refs/exps/${commit:0:2}/${commit:2}/$name")" ]; then
   echo "sweep: $name is already on the git remote, skipped"
   finish 0
 fi
@@ -50,6 +54,14 @@ git config user.name >/dev/null || git config user.name "shapes-vae sweep"
 args=()
 for kv in $settings; do args+=(-S "$kv"); done
 python -m shapes_vae.run_cache pull || finish 1
+if [ "$kind" = upstream ]; then
+  # only the variants trained from scratch (stage group train) and what they need, for the
+  # points of this upstream to restore; the experiment stays in the clone
+  python -m dvc exp run --pull "${args[@]}" train
+  rc=$?
+  python -m shapes_vae.run_cache push || rc=$?
+  finish "$rc"
+fi
 python -m dvc exp run --pull -n "$name" "${args[@]}"
 rc=$?
 if [ "$rc" = 0 ]; then
@@ -151,7 +163,7 @@ def sbatch(args):
 
 def submit(path, points, valid, remote, logs_root, cpus, extra):
     """Check everything, then submit the points not on the git remote, in waves."""
-    from shapes_vae.sweep import head, in_waves
+    from shapes_vae.sweep import by_upstream, head
 
     if shutil.which("sbatch") is None:
         raise PipelineError("sbatch is not on PATH: submit from a Slurm login node, or run here with --engine local")
@@ -170,28 +182,32 @@ def submit(path, points, valid, remote, logs_root, cpus, extra):
         return []
     logs = log_dir(path, logs_root)
     logs.mkdir(parents=True, exist_ok=True)
-    script = logs / "task.sh"
-    script.write_text(TASK_SCRIPT)
+    (logs / "task.sh").write_text(TASK_SCRIPT)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     record_path = logs / "submitted.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else []
+    task_args = [url, commit, str(Path(sys.executable).parent), str(logs)]
     common = [f"--cpus-per-task={cpus}", f"--job-name={job_name(path)}", f"--output={logs}/slurm-%A_%a.out", *extra]
-    waves = in_waves(todo, valid)
-    jobs, task_of = [], {}
+    # the first array job: each upstream shared by several points trained on its own (an
+    # upstream task), and each point alone with its upstream; then one array job per shared
+    # upstream, its points, waiting for that task
+    groups = by_upstream(todo, valid)
+    first = [("upstream" if len(g) > 1 else "point", g[0]) for g in groups]
+    jobs = []
     try:
-        for k, wave in enumerate(waves):
-            if not wave:
-                continue
-            after = {task_of[q.name] for p in wave for q in waves[0] if _same_upstream(p, q, valid)} if k else set()
-            listing = logs / f"points-{stamp}-{k}.txt"
-            listing.write_text("".join(lines[p.name] + "\n" for p in wave))
-            dep = [f"--dependency=afterany:{':'.join(sorted(after))}"] if after else []
-            job = sbatch([f"--array=0-{len(wave) - 1}", *common, *dep, str(script), str(listing), url, commit,
-                          str(Path(sys.executable).parent), str(logs)])
-            jobs.append(job)
-            task_of |= {p.name: f"{job}_{i}" for i, p in enumerate(wave)}
-            record.append({"job": job, "commit": commit, "points": [p.name for p in wave], "after": sorted(after)})
-            print(f"sweep: job {job}: {len(wave)} point(s)" + (f", after {', '.join(sorted(after))}" if after else ""))
+        job = _submit_wave(logs, stamp, 0, [f"{kind} {lines[p.name]}" for kind, p in first], common, [], task_args)
+        jobs.append(job)
+        record.append({"job": job, "commit": commit, "points": [p.name if kind == "point" else None for kind, p in first]})
+        print(f"sweep: job {job}: {sum(len(g) == 1 for g in groups)} point(s), "
+              f"{sum(len(g) > 1 for g in groups)} upstream(s) shared by several points")
+        for i, g in enumerate(groups):
+            if len(g) > 1:
+                after = f"{job}_{i}"
+                k = _submit_wave(logs, stamp, len(jobs), [f"point {lines[p.name]}" for p in g], common,
+                                 [f"--dependency=afterany:{after}"], task_args)
+                jobs.append(k)
+                record.append({"job": k, "commit": commit, "points": [p.name for p in g], "after": after})
+                print(f"sweep: job {k}: {len(g)} point(s), after {after} (their upstream)")
     except BaseException:  # no half-submitted sweep: cancel what went in
         if jobs:
             subprocess.run(["scancel", *jobs], capture_output=True)
@@ -204,10 +220,11 @@ def submit(path, points, valid, remote, logs_root, cpus, extra):
     return jobs
 
 
-def _same_upstream(p, q, valid):
-    from shapes_vae.sweep import upstream_key
-
-    return upstream_key(valid[p.name]) == upstream_key(valid[q.name])
+def _submit_wave(logs, stamp, k, entries, common, dependency, task_args):
+    """One array job, one task per entry ("point NAME SETTINGS" or "upstream NAME SETTINGS")."""
+    listing = logs / f"tasks-{stamp}-{k}.txt"
+    listing.write_text("".join(e + "\n" for e in entries))
+    return sbatch([f"--array=0-{len(entries) - 1}", *common, *dependency, str(logs / "task.sh"), str(listing), *task_args])
 
 
 def queue_states(path):
@@ -239,7 +256,7 @@ def status_slurm(path, points, remote, logs_root):
     done = remote_experiments(git_remote_url(remote), head())
     logs = log_dir(path, logs_root)
     record = json.loads((logs / "submitted.json").read_text()) if (logs / "submitted.json").exists() else []
-    tasks = {f"{r['job']}_{i}": name for r in record for i, name in enumerate(r["points"])}
+    tasks = {f"{r['job']}_{i}": name for r in record for i, name in enumerate(r["points"]) if name}
     queued = {}
     for task, state in queue_states(path).items():
         if task in tasks:

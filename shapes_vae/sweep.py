@@ -123,13 +123,19 @@ def upstream_key(valid):
     return json.dumps(shared, sort_keys=True)
 
 
-def in_waves(points, valid):
-    """[[the first point of each upstream], [the rest of the first upstream's points], ...]: the
-    first list runs first; each later list waits for its upstream's first point."""
+def by_upstream(points, valid):
+    """The points grouped by upstream_key, in the order each upstream first appears."""
     groups = {}
     for p in points:
         groups.setdefault(upstream_key(valid[p.name]), []).append(p)
-    return [[g[0] for g in groups.values()]] + [g[1:] for g in groups.values()]
+    return list(groups.values())
+
+
+def in_waves(points, valid):
+    """[[the first point of each upstream], [the rest of the first upstream's points], ...]: the
+    order DVC's queue runs them in, so that one worker trains each upstream once."""
+    groups = by_upstream(points, valid)
+    return [[g[0] for g in groups]] + [g[1:] for g in groups]
 
 
 def dvc(*args, check=True, cwd=None):

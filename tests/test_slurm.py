@@ -5,7 +5,6 @@ through local git and DVC remotes.
 Without Slurm's programs the cluster test is skipped, unless SHAPES_VAE_REQUIRE_SLURM is set (CI
 installs them and sets it), which turns the skip into a failure."""
 import csv
-import json
 import os
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, copy_project, dvc, ran, run, scratch_and_tuned
+from conftest import ROOT, dvc, ran, run, scratch_and_tuned
 from shapes_vae.errors import PipelineError
 from shapes_vae.sweep import in_waves, main, read_sweep, validate_points
 
@@ -166,7 +165,7 @@ def slurm_or_skip():
 
 
 def task_log(logs, name):
-    """(start, end, the last attempt's text) of a point's log."""
+    """(start, end, the last attempt's text) of a task's log (NAME.log, NAME.upstream.log)."""
     text = (logs / f"{name}.log").read_text()
     attempt = text[text.rindex("sweep: start "):]
     start = float(attempt.split()[2])
@@ -210,14 +209,15 @@ def test_a_sweep_on_a_slurm_cluster_runs_each_upstream_once_and_equals_a_local_r
     points = {f"p-{b1:g}-{s1}": (b1, s1), f"p-{b1:g}-{s2}": (b1, s2), f"p-{b2:g}-{s1}": (b2, s1)}
     sweep = write(a / "sweeps" / "cluster.txt", "".join(f"{n} models.{tuned}.beta={b:g} models.{scratch}.seed={s}\n"
                                                       for n, (b, s) in points.items()))
-    later = f"p-{b2:g}-{s1}"  # shares its upstream with the first point: the second wave
+    shared, alone = [f"p-{b1:g}-{s1}", f"p-{b2:g}-{s1}"], f"p-{b1:g}-{s2}"  # seed s1's two points share their upstream
+    later = shared[1]
     threads = params["runtime"]["threads"]
     cpus = ["--cpus-per-task", "1"] if threads in (0, 1) else []
     sweep_cmd = lambda *args, env: run(a, PY, "-m", "shapes_vae.sweep", *args, env=env)
     with local_slurm.cluster(tmp_path / "slurm", cpus=2) as env:
         env = env | {"PATH": f"{Path(PY).parent}{os.pathsep}{env['PATH']}"}
         out = sweep_cmd("run", "sweeps/cluster.txt", "--engine", "slurm", *cpus, env=env).stdout
-        assert "2 point(s)" in out and "1 point(s), after" in out, out
+        assert "1 point(s), 1 upstream(s)" in out and "2 point(s), after" in out, out
         status = sweep_cmd("status", "sweeps/cluster.txt", "--engine", "slurm", env=env).stdout
         assert all(f"{n} " in status for n in points) and ("pending" in status or "running" in status), status
         wait_for(env, "sweep-cluster", timeout=600)
@@ -225,17 +225,17 @@ def test_a_sweep_on_a_slurm_cluster_runs_each_upstream_once_and_equals_a_local_r
         status = sweep_cmd("status", "sweeps/cluster.txt", "--engine", "slurm", env=env).stdout
         assert status.strip().splitlines()[-1] == "3 done", status + "".join(
             (logs / f"{n}.log").read_text()[-3000:] for n in points if (logs / f"{n}.log").exists())
-        intervals = {n: task_log(logs, n) for n in points}
-        first = [n for n in points if n != later]
-        (s_a, e_a, _), (s_b, e_b, _) = (intervals[n] for n in first)
-        assert s_a < e_b and s_b < e_a, intervals  # the two workers ran the first wave at the same time
-        assert intervals[later][0] >= min(e_a, e_b)  # the second wave waited for its upstream
+        tasks = {n: task_log(logs, n) for n in [*points, f"{shared[0]}.upstream"]}
+        upstream = tasks[f"{shared[0]}.upstream"]
+        for x, y in ((upstream, tasks[alone]), (tasks[shared[0]], tasks[shared[1]])):
+            assert x[0] < y[1] and y[0] < x[1], tasks  # the two workers ran these at the same time
+        assert all(tasks[n][0] >= upstream[1] for n in shared)  # the shared upstream's points waited for it
         train = f"train@{scratch}"
-        for n in first:  # each upstream trained once, by the first point of its seed ...
-            assert train in ran(intervals[n][2]), intervals[n][2][-3000:]
-        # ... and the later point of the same seed restored it from the DVC remote's run cache
-        assert train not in ran(intervals[later][2]) and f"Stage '{train}' is cached" in intervals[later][2], intervals[later][2][-3000:]
-        assert f"finetune@{tuned}" in ran(intervals[later][2])
+        for log in (upstream[2], tasks[alone][2]):  # each upstream trained once ...
+            assert train in ran(log), log[-3000:]
+        for n in shared:  # ... and the points that share one restored it from the DVC remote's run cache
+            log = tasks[n][2]
+            assert train not in ran(log) and f"Stage '{train}' is cached" in log and f"finetune@{tuned}" in ran(log), log[-3000:]
         on_remote = run(a, "git", "ls-remote", origin, "refs/exps/*").stdout
         assert all(on_remote.count(f"/{n}\n") == 1 for n in points), on_remote
         # a resubmit runs nothing
@@ -271,3 +271,39 @@ def test_a_sweep_on_a_slurm_cluster_runs_each_upstream_once_and_equals_a_local_r
     here = lock_outs(d)
     assert here == applied  # every output, bit for bit (md5)
     assert (d / f"models/{tuned}.pt").read_bytes() == (c / f"models/{tuned}.pt").read_bytes()
+
+
+def test_status_reads_slurm_queue_the_git_remote_and_each_points_last_attempt(tmp_path, paper_params, monkeypatch, capsys):
+    """done: on the git remote; pending/running: Slurm's state of the point's task; failed: its
+    last attempt ended with an error or never ended (with the log's path); missing: never run."""
+    import json
+
+    repo = git_project(tmp_path, paper_params)
+    origin = tmp_path / "origin.git"
+    run(tmp_path, "git", "init", "-q", "--bare", "-b", "main", origin)
+    run(repo, "git", "remote", "add", "origin", origin)
+    commit = run(repo, "git", "rev-parse", "HEAD").stdout.strip()
+    run(repo, "git", "push", "-q", "origin", f"HEAD:refs/exps/{commit[:2]}/{commit[2:]}/s-done")
+    monkeypatch.chdir(repo)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "git").symlink_to(subprocess.run(["which", "git"], capture_output=True, text=True).stdout.strip())
+    write(bin_dir / "squeue", "#!/bin/sh\necho '7_0|PENDING'\necho '7_1|RUNNING'\necho '9_0|RUNNING'\n").chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    names = ["s-done", "s-pending", "s-running", "s-failed", "s-died", "s-retried", "s-missing"]
+    sweep = write(repo / "sweeps" / "st.txt", "".join(f"{n}\n" for n in names))
+    logs = repo / "slurm-logs" / "st"
+    write(logs / "submitted.json", json.dumps([{"job": "6", "points": ["s-failed", "s-died", "s-retried"]},
+                                               {"job": "7", "points": ["s-pending", "s-running"]}]))
+    start, end = "sweep: start 1.0 job 6_0 node n cpus 1\n", "sweep: end 2.0 exit {}\n"
+    write(logs / "s-failed.log", start + "ERROR: boom\n" + end.format(2))
+    write(logs / "s-died.log", start + "killed\n")
+    write(logs / "s-retried.log", start + end.format(1) + start + end.format(0))
+    main(["status", str(sweep), "--engine", "slurm"])
+    lines = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()}
+    assert lines["s-done"] == ["done"] and lines["s-missing"] == ["missing"]
+    assert lines["s-pending"] == ["pending", str(logs / "s-pending.log")]
+    assert lines["s-running"] == ["running", str(logs / "s-running.log")]
+    assert lines["s-failed"] == ["failed", str(logs / "s-failed.log")] and lines["s-died"][0] == "failed"
+    assert lines["s-retried"][0] == "missing"  # its last attempt succeeded but it is not on the remote
+    assert lines["1"] == ["done,", "1", "running,", "1", "pending,", "2", "failed,", "2", "missing"]
