@@ -1,11 +1,11 @@
-"""A sweep on a Slurm cluster: one array job per wave, one task per point, each in its own clone.
+"""A sweep on a Slurm cluster: array jobs, one task per point, each in its own clone.
 
 Each task (TASK_SCRIPT) clones the pushed baseline commit into the node's scratch space, runs its
 point with `dvc exp run --pull` (every stage whose inputs match a run in the DVC remote's run cache
-is restored from it instead of run), pushes the experiment to the git remote and its outputs and
-run cache to the DVC remote (`dvc exp push`, then `python -m shapes_vae.run_cache push`), and removes its clone. A point already on
-the git remote is skipped, so a resubmitted sweep runs only what is missing; a failed point fails
-its own task and leaves the others running.
+is restored from it instead of run), pushes the experiment to the git remote (`dvc exp push`) and
+its outputs and run cache to the DVC remote (`python -m shapes_vae.run_cache push`), and removes
+its clone. A point already on the git remote is skipped, so a resubmitted sweep runs only what
+is missing; a failed point fails its own task and leaves the others running.
 
 Upstream work once: the points are grouped by their upstream (sweep.upstream_key: everything but
 the fine-tuned variants' settings). The first array job trains each upstream that several points
@@ -31,7 +31,8 @@ from pathlib import Path
 from shapes_vae.errors import PipelineError
 
 TASK_SCRIPT = r"""#!/bin/bash
-# One point of a sweep, as an array task (written by python -m shapes_vae.sweep run --engine slurm)
+# One task of a sweep: a point, or an upstream several points share (written by
+# python -m shapes_vae.sweep run --engine slurm)
 set -u
 list=$1 url=$2 commit=$3 bin=$4 logdir=$5
 read -r kind name settings < <(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" "$list")

@@ -24,6 +24,13 @@ import local_slurm  # noqa: E402
 PY = sys.executable
 
 
+def tuned_or_skip(params):
+    scratch, tuned = scratch_and_tuned(params)
+    if tuned is None:
+        pytest.skip("no variant is fine-tuned from another")
+    return scratch, tuned
+
+
 def write(path, text):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
@@ -49,14 +56,15 @@ def test_a_sweep_file_gives_its_points_in_order_and_refuses_malformed_lines(tmp_
 
 
 def test_every_point_is_validated_like_params_yaml(tmp_path, paper_params):
-    scratch, tuned = scratch_and_tuned(paper_params)
+    scratch, tuned = tuned_or_skip(paper_params)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(paper_params, sort_keys=False))
     (tmp_path / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
     f = tmp_path / "s.txt"
     ok = write(f, f"p-1 models.{tuned}.beta=1e-5 runtime.threads=2\np-2 models.{scratch}.seed=7\n")
     valid = validate_points(ok, read_sweep(ok), tmp_path / "params.yaml")
     assert valid["p-1"]["models"][tuned]["beta"] == 1e-5 and valid["p-1"]["runtime"]["threads"] == 2
-    assert valid["p-2"]["models"][scratch]["seed"] == 7 and valid["p-2"]["models"][tuned] == valid["p-1"]["models"][tuned] | {"beta": paper_params["models"][tuned]["beta"]}
+    assert valid["p-2"]["models"][scratch]["seed"] == 7
+    assert valid["p-2"]["models"][tuned] == valid["p-1"]["models"][tuned] | {"beta": paper_params["models"][tuned]["beta"]}
     for line, message in [
         (f"p models.{tuned}.bta=2", rf"s.txt:2: p: models.{tuned}.bta is not a known setting"),
         (f"p models.{tuned}.beta=-1", rf"s.txt:2: p: models.{tuned}.beta must be in \[0, inf\], got -1"),
@@ -72,7 +80,7 @@ def test_every_point_is_validated_like_params_yaml(tmp_path, paper_params):
 def test_waves_put_one_point_per_upstream_first(tmp_path, paper_params):
     """Points that differ only in the fine-tuned variant's settings share their upstream; a
     different seed of the variant trained from scratch is another upstream."""
-    scratch, tuned = scratch_and_tuned(paper_params)
+    scratch, tuned = tuned_or_skip(paper_params)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(paper_params, sort_keys=False))
     f = write(tmp_path / "s.txt", "".join(f"b{b}-s{s} models.{tuned}.beta={b} models.{scratch}.seed={s}\n"
                                           for s in (5, 6) for b in (2, 3, 4)))
@@ -116,7 +124,7 @@ def git_project(tmp_path, paper_params):
 def test_bad_input_is_one_line_before_anything_is_submitted(tmp_path, paper_params, monkeypatch, capsys):
     """No sbatch, no git remote, an unpushed HEAD, no DVC remote, a bad line, two points with one
     name: each refused with one line naming it, and the (fake) sbatch never called."""
-    scratch, tuned = scratch_and_tuned(paper_params)
+    scratch, tuned = tuned_or_skip(paper_params)
     repo = git_project(tmp_path, paper_params)
     monkeypatch.chdir(repo)
     bin_dir, calls = tmp_path / "bin", tmp_path / "sbatch-calls"
@@ -307,3 +315,22 @@ def test_status_reads_slurm_queue_the_git_remote_and_each_points_last_attempt(tm
     assert lines["s-failed"] == ["failed", str(logs / "s-failed.log")] and lines["s-died"][0] == "failed"
     assert lines["s-retried"][0] == "missing"  # its last attempt succeeded but it is not on the remote
     assert lines["1"] == ["done,", "1", "running,", "1", "pending,", "2", "failed,", "2", "missing"]
+
+
+def test_each_task_runs_torch_on_exactly_its_cpus():
+    """runtime.threads 0 (every core of the node) becomes the task's CPU count, recorded as a
+    setting; fewer threads than CPUs stay; more are refused; without --cpus-per-task the points
+    must agree on a positive count."""
+    from shapes_vae.slurm import thread_counts
+    from shapes_vae.sweep import Point
+
+    points = [Point(f"t{t}", (("runtime.threads", str(t)),) if t else (), i + 1) for i, t in enumerate((0, 1, 2))]
+    valid = {p.name: {"runtime": {"threads": int(p.name[1:])}} for p in points}
+    cpus, lines = thread_counts("s.txt", points, valid, 2)
+    assert cpus == 2 and lines == {"t0": "t0 runtime.threads=2", "t1": "t1 runtime.threads=1", "t2": "t2 runtime.threads=2"}
+    with pytest.raises(PipelineError, match=r"s.txt:3: t2: runtime.threads 2 is more than --cpus-per-task 1"):
+        thread_counts("s.txt", points, valid, 1)
+    with pytest.raises(PipelineError, match=r"give --cpus-per-task: the points' runtime.threads are \[0, 1, 2\]"):
+        thread_counts("s.txt", points, valid, None)
+    same = points[2:]
+    assert thread_counts("s.txt", same, valid, None) == (2, {"t2": "t2 runtime.threads=2"})
