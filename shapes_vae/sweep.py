@@ -269,6 +269,8 @@ def main(argv):
         width = max(len(p.name) for p in points)
         for p in points:
             state, where = states[p.name]
+            if where.startswith("/") and Path(where).is_relative_to(Path.cwd()):
+                where = str(Path(where).relative_to(Path.cwd()))
             print(f"{p.name:<{width}}  {state:<8} {where}".rstrip())
         counts = {s: sum(v[0] == s for v in states.values()) for s in ("done", "running", "pending", "failed", "missing")}
         print(", ".join(f"{n} {s}" for s, n in counts.items() if n))

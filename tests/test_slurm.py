@@ -310,9 +310,9 @@ def test_status_reads_slurm_queue_the_git_remote_and_each_points_last_attempt(tm
     main(["status", str(sweep), "--engine", "slurm"])
     lines = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()}
     assert lines["s-done"] == ["done"] and lines["s-missing"] == ["missing"]
-    assert lines["s-pending"] == ["pending", str(logs / "s-pending.log")]
-    assert lines["s-running"] == ["running", str(logs / "s-running.log")]
-    assert lines["s-failed"] == ["failed", str(logs / "s-failed.log")] and lines["s-died"][0] == "failed"
+    assert lines["s-pending"] == ["pending", "slurm-logs/st/s-pending.log"]
+    assert lines["s-running"] == ["running", "slurm-logs/st/s-running.log"]
+    assert lines["s-failed"] == ["failed", "slurm-logs/st/s-failed.log"] and lines["s-died"][0] == "failed"
     assert lines["s-retried"][0] == "missing"  # its last attempt succeeded but it is not on the remote
     assert lines["1"] == ["done,", "1", "running,", "1", "pending,", "2", "failed,", "2", "missing"]
 
