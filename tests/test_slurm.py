@@ -334,3 +334,34 @@ def test_each_task_runs_torch_on_exactly_its_cpus():
         thread_counts("s.txt", points, valid, None)
     same = points[2:]
     assert thread_counts("s.txt", same, valid, None) == (2, {"t2": "t2 runtime.threads=2"})
+
+
+def test_gather_takes_exactly_the_files_points_and_writes_beside_it(tmp_path, monkeypatch):
+    """Only the points the file names (not every name a glob would match), the table named after
+    the file, no plot when only seeds vary, and a refusal while a point has not finished unless
+    --partial."""
+    from shapes_vae import gather
+
+    def experiment(name, beta, seed, bce):
+        params = {"models": {"standard": {"init": "scratch", "seed": seed}, "modified": {"init": "standard", "beta": beta}}}
+        return {"revs": [{"rev": f"{name:0<40}", "name": name, "error": None, "data": {
+            "params": {"params.yaml": {"data": params}},
+            "metrics": {"metrics/modified.json": {"data": {"test_bce": bce, "recon_nats": 80.0}},
+                        "metrics/information/modified.json": {"data": {"rate_bits_upper_bound": 5.0}}}}}],
+            "executor": {"state": "success"}}
+
+    doc = [{"rev": "abcdef1234567890", "experiments": [
+        experiment("b-2-s-1", 2, 1, 0.1), experiment("b-2-s-11", 2, 11, 0.2), experiment("b-2-s-1-old", 2, 1, 0.3)]}]
+    monkeypatch.setattr(gather, "exp_show_json", lambda *a, **k: doc)
+    monkeypatch.chdir(tmp_path)
+    other = write(tmp_path / "sweeps" / "beta.csv", "another sweep's table\n")
+    sweep = write(tmp_path / "sweeps" / "seeds.txt", "b-2-s-1 models.standard.seed=1\nb-2-s-11 models.standard.seed=11\n"
+                                                     "b-2-s-21 models.standard.seed=21\n")
+    with pytest.raises(PipelineError, match=r"seeds.txt: 1 of 3 points have not finished \(b-2-s-21\).*--partial"):
+        main(["gather", str(sweep)])
+    assert not (tmp_path / "sweeps" / "seeds.csv").exists()
+    main(["gather", str(sweep), "--partial"])
+    rows = list(csv.DictReader((tmp_path / "sweeps" / "seeds.csv").open()))
+    assert [(r["experiment"], r["modified_test_bce"]) for r in rows] == [("b-2-s-1", "0.1"), ("b-2-s-11", "0.2")]
+    assert not (tmp_path / "sweeps" / "seeds.png").exists()  # only seeds vary: one point, no plot
+    assert other.read_text() == "another sweep's table\n"
