@@ -152,7 +152,8 @@ def test_bad_input_is_one_line_before_anything_is_submitted(tmp_path, paper_para
     run(repo, "git", "commit", "-qam", "remote")
     refused(r"HEAD \(\w{7}\) is not on the git remote origin")  # a new commit, not pushed yet
     run(repo, "git", "push", "-q", "origin", "main")
-    refused(r"give --cpus-per-task: the points' runtime.threads are \[0\]", args=()) if paper_params["runtime"]["threads"] == 0 else None
+    if paper_params["runtime"]["threads"] == 0:  # torch's default: the node's cores, so the CPU count must be given
+        refused(r"give --cpus-per-task: the points' runtime.threads are \[0\]", args=())
     refused(r"t.txt:1: t-1: runtime.threads 4 is more than --cpus-per-task 2",
             args=("--cpus-per-task", "2"), file=write(sweep, f"t-1 models.{tuned}.beta=2 runtime.threads=4\n"))
     refused(rf"t.txt:2: t-2: models.{tuned}.beta must be", file=write(sweep, f"t-1 models.{tuned}.beta=2\nt-2 models.{tuned}.beta=x\n"))
