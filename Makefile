@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 # DVC stages run `python ...`: put the project's environment first on PATH
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: reproduce test test-fast bench verify plots-check clean-venv tiny check-pythons performance-page bench-report
+.PHONY: reproduce test test-fast bench bench-sweep verify plots-check clean-venv tiny check-pythons performance-page bench-report bench-factors
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || test -n "$(PYTHON)" || { echo "error: no Python 3.11-3.14 found (looked for $(PYTHON_CANDIDATES)); install one or pass PYTHON=..." >&2; exit 2; }
@@ -45,6 +45,10 @@ bench: $(BIN)/.installed
 bench-report: $(BIN)/.installed
 	$(BIN)/python bench/report_import.py --json-out bench/results/report-pandas.json $(BENCH_ARGS)
 
+# what importing scikit-learn adds to the factors stage: bench/results/factors-sklearn.json
+bench-factors: $(BIN)/.installed
+	$(BIN)/python bench/factors_import.py --json-out bench/results/factors-sklearn.json $(BENCH_ARGS)
+
 # docs/performance.md from every bench/results/*.json
 performance-page: $(BIN)/.installed
 	$(BIN)/python tools/performance_page.py bench/results docs/performance.md
@@ -59,6 +63,11 @@ tiny: $(BIN)/.installed
 # requires-python names? (asks the package index; downloads no wheel)
 check-pythons: $(BIN)/.installed
 	$(BIN)/python tools/check_pythons.py
+
+# the tiny sweep through a one-node Slurm on localhost against DVC's local queue -> bench/results/sweep.json;
+# needs Debian's slurmctld slurmd slurm-client munge (docs/sweeps.md)
+bench-sweep: $(BIN)/.installed
+	$(BIN)/python bench/sweep.py
 
 # rerun the full paper configuration in a temporary clone and compare with the committed results
 verify: $(BIN)/.installed

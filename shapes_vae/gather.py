@@ -12,16 +12,16 @@ stderr and left out. Each row holds the experiment's name, its baseline commit, 
 differ between the rows, and every variant's columns of VARIANT_COLUMNS. Nothing is typed by hand: the `report` stage
 reads the CSV files this writes.
 """
-import csv
 import fnmatch
-import io
 import json
 import subprocess
 import sys
 
+import pandas as pd
+
 from shapes_vae.errors import ArgumentParser, PipelineError, run_stage
 from shapes_vae.io import write_bytes
-from shapes_vae.spread import group_points, mean_sd, repeats_a_point
+from shapes_vae.spread import point_spread, repeats_a_point
 
 # per variant: column suffix -> (metrics file with {v} for the variant, key path inside it)
 VARIANT_COLUMNS = {
@@ -70,11 +70,11 @@ def _lookup(d, path):
     return d
 
 
-def finished_experiments(exp_show, patterns):
+def finished_experiments(exp_show, patterns=(), names=None):
     """(rows, skipped) from parsed `dvc exp show --json` output.
 
     rows: one dict per finished experiment whose name matches one of the globs `patterns` (a
-    string or a list):
+    string or a list) or, when `names` is given, is one of those names:
     {"name", "rev", "baseline", "params": flat {key path: value} of params.yaml, "metrics":
     {metrics file: dict}}. skipped: (name, state) of matching experiments not finished."""
     patterns = [patterns] if isinstance(patterns, str) else list(patterns)
@@ -83,7 +83,7 @@ def finished_experiments(exp_show, patterns):
         for exp in commit.get("experiments") or []:
             rev = exp["revs"][0]
             name = rev.get("name") or exp.get("name") or rev["rev"][:7]
-            if not any(fnmatch.fnmatchcase(name, p) for p in patterns):
+            if not (name in names if names is not None else any(fnmatch.fnmatchcase(name, p) for p in patterns)):
                 continue
             state = (exp.get("executor") or {}).get("state", "success")
             if state != "success" or rev.get("error"):
@@ -119,30 +119,67 @@ def varying_params(rows):
 
 
 def table(rows, sort_by=None):
-    """(header, body): name, baseline, the varying params, then the metrics columns of every
-    variant found in the rows; sorted by sort_by (a param key path) when given, else by name."""
+    """A DataFrame, one row per experiment: experiment, baseline (7 characters), the varying
+    params, then the metrics columns of every variant found in the rows (empty where an
+    experiment lacks one); sorted by sort_by (a param key path) and then the name when given, else
+    by the name."""
     params = varying_params(rows)
     where = {}
     for r in rows:
         where |= columns(r["params"])
-    header = ["experiment", "baseline", *params, *where]
-    key = (lambda r: (_number(r["params"].get(sort_by)), r["name"])) if sort_by else (lambda r: r["name"])
-    body = []
-    for r in sorted(rows, key=key):
-        cells = [r["name"], r["baseline"][:7], *(_number(r["params"].get(p)) for p in params)]
+    records = []
+    for r in rows:
         own = columns(r["params"])  # each row's own files: report.paper_modified may differ between rows
-        cells += [_lookup(r["metrics"].get(f, {}), path) for f, path in (own.get(c, w) for c, w in where.items())]
-        body.append(cells)
-    return header, body
+        record = {"experiment": r["name"], "baseline": r["baseline"][:7]}
+        record |= {p: _number(r["params"].get(p)) for p in params}
+        record |= {c: _lookup(r["metrics"].get(f, {}), path) for c, (f, path) in ((c, own.get(c, w)) for c, w in where.items())}
+        records.append(record)
+    df = pd.DataFrame.from_records(records, columns=["experiment", "baseline", *params, *where])
+    by = [sort_by, "experiment"] if sort_by else ["experiment"]
+    return df.sort_values(by, kind="stable", ignore_index=True)
 
 
-def to_csv(header, body):
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    for row in body:
-        w.writerow(["" if v is None else (f"{v:.6g}" if isinstance(v, float) else v) for v in row])
-    return buf.getvalue()
+def to_csv(df):
+    """The table as CSV text: floats to 6 significant digits (a number a param held as a string
+    too), empty cells for missing values, integers as integers."""
+    df = df.copy()
+    for c in df.columns[df.dtypes == object]:  # mixed columns: pandas' float_format skips them
+        df[c] = df[c].map(lambda v: f"{v:.6g}" if isinstance(v, float) else v)
+    return df.to_csv(index=False, lineterminator="\n", float_format="%.6g")
+
+
+def write_table(rows, out, plot=None, sort_by=None, title=""):
+    """Write the table of `rows` (finished_experiments) to the CSV file `out` and, when `plot`
+    names a PNG, the fine-tuned variant's rate against distortion, one point per configuration
+    (mean ± sd of its repeats). sort_by: a param key path that varies between the rows (default:
+    the first that defines a point, else the first seed). Returns the table."""
+    varying = varying_params(rows)
+    if sort_by and sort_by not in varying:
+        raise PipelineError(f"gather: --sort-by {sort_by} is not a param that varies between these experiments "
+                            f"(varying: {', '.join(varying) or 'none'})")
+    # the params that define a sweep's points (a seed or the thread count only repeats one)
+    point_params = [p for p in varying if not repeats_a_point(p)]
+    sort_by = sort_by or next(iter(point_params),
+                              next((p for p in varying if p.endswith(".seed")), varying[0] if varying else None))
+    df = table(rows, sort_by)
+    if plot:
+        from shapes_vae.plotting import plot_rate_distortion
+
+        modified = rows[0]["params"].get("report.paper_modified", "modified")
+        # one point per configuration (per experiment when only seeds or runtime settings vary)
+        keys = point_params or ["experiment"]
+        label = sort_by if sort_by in keys else keys[0]
+        spread = point_spread(df, keys, [f"{modified}_rate_bits", f"{modified}_recon_nats"])
+        points = [{"rate_bits": p[f"{modified}_rate_bits"], "distortion_nats": p[f"{modified}_recon_nats"],
+                   "rate_sd": p[f"{modified}_rate_bits_sd"], "distortion_sd": p[f"{modified}_recon_nats_sd"],
+                   "runs": p["runs"], label.split(".")[-1]: p[label]}
+                  for p in spread.to_dict("records")
+                  if p[f"{modified}_rate_bits"] is not None and p[f"{modified}_recon_nats"] is not None]
+        runs = {p["runs"] for p in points}
+        what = "one point per experiment" if runs == {1} else f"mean ± sd over {'/'.join(map(str, sorted(runs)))} runs per point"
+        plot_rate_distortion(points, plot, f"{modified} VAE, {what} ({title})", label.split(".")[-1])
+    write_bytes(out, to_csv(df).encode())
+    return df
 
 
 def exp_show_json(all_commits=False, rev=None):
@@ -178,36 +215,8 @@ def main(argv):
     if dupes:
         raise PipelineError(f"gather: experiment name {dupes[0]} appears under several commits; "
                             f"drop --all-commits or remove the old one (dvc exp remove)")
-    varying = varying_params(rows)
-    if args.sort_by and args.sort_by not in varying:
-        raise PipelineError(f"gather: --sort-by {args.sort_by} is not a param that varies between these experiments "
-                            f"(varying: {', '.join(varying) or 'none'})")
-    # the params that define a sweep's points (a seed or the thread count only repeats one); by
-    # default the rows are sorted by the first of them, else by the first seed
-    point_params = [p for p in varying if not repeats_a_point(p)]
-    sort_by = args.sort_by or next(iter(point_params),
-                                   next((p for p in varying if p.endswith(".seed")), varying[0] if varying else None))
-    header, body = table(rows, sort_by)
-    if args.plot:
-        from shapes_vae.plotting import plot_rate_distortion
-
-        modified = rows[0]["params"].get("report.paper_modified", "modified")
-        # one point per configuration (per experiment when only seeds or runtime settings vary)
-        keys = point_params or ["experiment"]
-        label = sort_by if sort_by in keys else keys[0]
-        cells = [dict(zip(header, r)) for r in body]
-        points = []
-        for point, members in group_points(cells, keys):
-            (rate, rate_sd), (dist, dist_sd) = (mean_sd(m[f"{modified}_{k}"] for m in members)
-                                                for k in ("rate_bits", "recon_nats"))
-            if rate is not None and dist is not None:
-                points.append({"rate_bits": rate, "distortion_nats": dist, "rate_sd": rate_sd, "distortion_sd": dist_sd,
-                               "runs": len(members), label.split(".")[-1]: point[label]})
-        runs = {p["runs"] for p in points}
-        what = "one point per experiment" if runs == {1} else f"mean ± sd over {'/'.join(map(str, sorted(runs)))} runs per point"
-        plot_rate_distortion(points, args.plot, f"{modified} VAE, {what} ({pattern})", label.split(".")[-1])
-    write_bytes(args.out, to_csv(header, body).encode())
-    print(f"gather: {len(body)} experiment(s) -> {args.out}" + (f", {args.plot}" if args.plot else ""))
+    df = write_table(rows, args.out, args.plot, args.sort_by, pattern)
+    print(f"gather: {len(df)} experiment(s) -> {args.out}" + (f", {args.plot}" if args.plot else ""))
 
 
 if __name__ == "__main__":
