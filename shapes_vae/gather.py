@@ -34,6 +34,7 @@ VARIANT_COLUMNS = {
     "prior_confident_share": ("metrics/{v}.json", "prior_confident_share"),
     "prior_class_kl_from_uniform_bits": ("metrics/{v}.json", "prior_class_kl_from_uniform_bits"),
     "mig_mean": ("metrics/factors/{v}.json", "mig_mean"),
+    "mig_channel_mean": ("metrics/factors/{v}.json", "mig_channel_mean"),
     "probe_accuracy_class": ("metrics/factors/{v}.json", "probe_accuracy_class"),
 }
 
@@ -121,7 +122,7 @@ def varying_params(rows):
 def table(rows, sort_by=None):
     """A DataFrame, one row per experiment: experiment, baseline (7 characters), the varying
     params, then the metrics columns of every variant found in the rows (empty where an
-    experiment lacks one); sorted by sort_by (a param key path) and then the name when given, else
+    experiment lacks one; left out where every experiment does); sorted by sort_by (a param key path) and then the name when given, else
     by the name."""
     params = varying_params(rows)
     where = {}
@@ -135,6 +136,8 @@ def table(rows, sort_by=None):
         record |= {c: _lookup(r["metrics"].get(f, {}), path) for c, (f, path) in ((c, own.get(c, w)) for c, w in where.items())}
         records.append(record)
     df = pd.DataFrame.from_records(records, columns=["experiment", "baseline", *params, *where])
+    # a measure none of the experiments has (one added after they ran) gets no empty column
+    df = df.drop(columns=[c for c in where if df[c].isna().all()])
     by = [sort_by, "experiment"] if sort_by else ["experiment"]
     return df.sort_values(by, kind="stable", ignore_index=True)
 

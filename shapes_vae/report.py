@@ -322,8 +322,8 @@ def sweep_rows(sweep, variant, base=None):
 def sweep_intro(name, sweep, variant):
     """What a gathered sweep holds, as its table shows it, and where it comes from."""
     sweep = frame(sweep)
-    source = (f"Gathered into `sweeps/{name}.csv` (one row per experiment) by `python -m shapes_vae.gather` from the "
-              f"experiments of the sweep file `sweeps/{name}.txt`; [docs/sweeps.md](docs/sweeps.md) says how to run "
+    source = (f"Gathered into `sweeps/{name}.csv` (one row per experiment) by `python -m shapes_vae.sweep gather` "
+              f"from the experiments of the sweep file `sweeps/{name}.txt`; [docs/sweeps.md](docs/sweeps.md) says how to run "
               "and gather a sweep.")
     if sweep.empty:
         return source

@@ -33,7 +33,7 @@ def last_epoch(path):
 
 def gathered(path, roles):
     """An experiment table written by shapes_vae.gather."""
-    table = csv_table(path, "gather the experiments: python -m shapes_vae.gather")
+    table = csv_table(path, "gather the sweep: python -m shapes_vae.sweep gather sweeps/<name>.txt")
     for k in ("experiment", f"{roles['paper_modified']}_test_bce", "bits_total"):
         if not table.empty and k not in table.columns:
             raise PipelineError(f"{path}: no '{k}' column (write it with python -m shapes_vae.gather)")
