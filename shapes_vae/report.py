@@ -104,13 +104,20 @@ def seed_spread_sentence(seeds, seed_table="[Seeds](#seeds)"):
     return f"\"{SEED_COLUMN}\" is over the {n} runs of `sweeps/seeds.csv` (sample sd), see {seed_table}."
 
 
-def headline_markdown(metrics, info, roles, seeds, training_seeds):
+def headline_markdown(metrics, info, roles, seeds, training_seeds, data=None):
     """The README's headline table: the paper's three figures, ours, our seed spread and the
-    reference code's spread, with one line saying what each column is."""
+    reference code's spread, with one line saying what each column is, and, from the data set's
+    own numbers (metrics/data.json), how many test images are copies of a training image."""
+    copies = (data or {}).get("test_with_train_copy_share")
+    caveat = [] if copies is None else [
+        "", f"**{_share(copies)} of the test images are exact copies of a training image**, so the test figures "
+            "measure, for that share, the reconstruction of images the models trained on: "
+            "[RESULTS.md](RESULTS.md#what-the-test-set-measures-copies-across-the-split) gives them on the unseen "
+            "images too."]
     return [*paper_table(metrics, info, roles, seeds, with_ratio=False), "",
             f"Ours: the committed run{_seeds_note(training_seeds)}. "
             + seed_spread_sentence(seeds, "[RESULTS.md](RESULTS.md#seeds)") + f" \"{REFERENCE_COLUMN}\": the paper's own notebook rerun on this project's data "
-              "([docs/reference.md](docs/reference.md#the-references-own-seed-spread))."]
+              "([docs/reference.md](docs/reference.md#the-references-own-seed-spread)).", *caveat]
 
 
 def splice_headline(readme, table_lines):
@@ -244,10 +251,12 @@ def seed_rows(seeds, roles):
     if seeds.empty:
         return ["(no seed experiments gathered)"]
     std, mod = roles["paper_standard"], roles["paper_modified"]
-    columns = (f"{std}_test_bce", f"{mod}_test_bce", "bits_total", f"{std}_mig_mean", f"{mod}_mig_mean")
+    columns = (f"{std}_test_bce", f"{mod}_test_bce", "bits_total", f"{std}_mig_channel_mean", f"{mod}_mig_channel_mean",
+               f"{std}_mig_mean", f"{mod}_mig_mean")
     params = [k for k in seeds.columns if k.startswith("models.") or k.endswith(".seed")]
     head = ["Experiment", *params, f"{std} test BCE", f"{mod} test BCE", "Bits (paper's estimate)",
-            f"{std} mean MIG", f"{mod} mean MIG"]
+            f"{std} mean MIG through the channel", f"{mod} mean MIG through the channel",
+            f"{std} mean MIG on the means", f"{mod} mean MIG on the means"]
     values = {k: numbers(seeds, k) for k in columns}
     rows = [[seeds.at[i, "experiment"], *(seeds.at[i, p] for p in params), *(_f(values[k][i]) for k in columns)]
             for i in seeds.index]
@@ -293,7 +302,7 @@ SWEEP_COLUMNS = [  # (header, column suffix or full name, digits; None: a share 
     ("Distortion, nats per image", "recon_nats", 2), ("KL, nats", "kl_nats", 2),
     ("Test BCE (paper protocol)", "test_bce", 4), ("Bits (paper's estimate)", "bits_total", 2),
     ("Active units", "active_units", 1), ("Prior samples recognised", "prior_confident_share", None),
-    ("Mean MIG", "mig_mean", 3), ("Class probe accuracy", "probe_accuracy_class", 3),
+    ("Mean MIG on the encoder means", "mig_mean", 3), ("Class probe accuracy", "probe_accuracy_class", 3),
 ]
 
 
@@ -309,7 +318,7 @@ def sweep_rows(sweep, variant, base=None):
     paired_of = lambda g: numbers(g, f"{variant}_mig_mean") - numbers(g, f"{base}_mig_mean")
     paired = base is not None and not paired_of(sweep).dropna().empty
     head = [*keys, *(["Runs"] if repeated else []), *(h for h, _, _ in SWEEP_COLUMNS),
-            *([f"Mean MIG minus {base}'s (same seeds)"] if paired else [])]
+            *([f"Mean MIG on the means minus {base}'s (same seeds)"] if paired else [])]
     rows = []
     for point, g in points:
         cells = [*point, *([str(len(g))] if repeated else [])]

@@ -58,8 +58,8 @@ def main(argv):
     except FileNotFoundError:
         raise PipelineError("README.md: file not found (the report stage writes its headline table into it)") from None
     # checked before anything is written: a README without its markers changes neither file
-    readme = splice_headline(readme, headline_markdown(metrics, info, roles, seeds, training_seeds))
     data = read_json("metrics/data.json")
+    readme = splice_headline(readme, headline_markdown(metrics, info, roles, seeds, training_seeds, data))
     novelty = {n: read_json(f"metrics/novelty/{n}.json") for n in names}
     page = results_markdown(names, metrics, info, factors, last, classifier, seeds, sweep, sigma, training_seeds, roles,
                             data, novelty)

@@ -144,7 +144,7 @@ def test_a_sweep_over_seeds_is_one_line_per_point_with_mean_and_sd():
     for r, (mod, std) in zip(sweep, ((0.10, 0.20), (0.30, 0.35), (0.20, 0.30), (0.5, 0.1))):
         r |= {"modified_mig_mean": str(mod), "standard_mig_mean": str(std)}
     md = page(sweep=sweep, seeds=[sweep[0]])
-    assert "| Mean MIG | Class probe accuracy | Mean MIG minus standard's (same seeds) |" in md
+    assert "| Mean MIG on the encoder means | Class probe accuracy | Mean MIG on the means minus standard's (same seeds) |" in md
     assert "| 0.200 ± 0.100 | – | -0.083 ± 0.029 |" in md and "| 0.500 | – | 0.400 |" in md
     assert "| standard mean MIG | modified mean MIG |" in md and "| 0.2000 | 0.1000 |" in md  # the seed table
 
