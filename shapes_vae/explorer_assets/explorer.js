@@ -1,0 +1,502 @@
+"use strict";
+// The latent explorer: the VAE of shapes_vae/model.py in plain JavaScript, and the page around it.
+// Weights arrive as float32 (the checkpoint's values); every computation here is in float64.
+(function () {
+  const DATA = JSON.parse(document.getElementById("explorer-data").textContent);
+  const SIZE = DATA.image_size, PIXELS = SIZE * SIZE, LATENT = DATA.architecture.latent_dim;
+  const SLIDER_RANGE = 3, SCALE = 6, STRIP = 20;
+
+  // ---- weights --------------------------------------------------------------------------------
+  function base64Bytes(b64) {
+    const bin = atob(b64), bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    return bytes;
+  }
+
+  function float32s(entry) {  // little-endian float32 -> Float64Array
+    const bytes = base64Bytes(entry.float32), view = new DataView(bytes.buffer);
+    const out = new Float64Array(bytes.length / 4);
+    for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(4 * i, true);
+    return out;
+  }
+
+  // The loops below run channels-last (row, column, channel) and sum over the input channel
+  // innermost (a dot product of two contiguous runs), so each layer's torch weights are reordered
+  // once here to [ky][kx][o][c].
+  function convWeights(w, O, C) {  // Conv2d (O, C, 3, 3)
+    const out = new Float64Array(w.length);
+    for (let o = 0; o < O; o++) for (let c = 0; c < C; c++) for (let k = 0; k < 9; k++)
+      out[(k * O + o) * C + c] = w[(o * C + c) * 9 + k];
+    return out;
+  }
+
+  function deconvWeights(w, C, O) {  // ConvTranspose2d (C, O, 3, 3)
+    const out = new Float64Array(w.length);
+    for (let c = 0; c < C; c++) for (let o = 0; o < O; o++) for (let k = 0; k < 9; k++)
+      out[(k * O + o) * C + c] = w[(c * O + o) * 9 + k];
+    return out;
+  }
+
+  // torch flattens (channel, row, column); index i of that order in channels-last order
+  function channelsLastIndex(n, C) {
+    const idx = new Int32Array(n * n * C);
+    for (let c = 0; c < C; c++) for (let p = 0; p < n * n; p++) idx[c * n * n + p] = p * C + c;
+    return idx;
+  }
+
+  // ---- layers -----------------------------------------------------------------------------------
+  function relu(a) { for (let i = 0; i < a.length; i++) if (a[i] < 0) a[i] = 0; return a; }
+
+  function dense(inp, w, b) {  // w: (rows, inp.length) row-major
+    const K = inp.length, out = new Float64Array(b.length);
+    for (let r = 0; r < b.length; r++) {
+      let s = b[r];
+      for (let k = 0, base = r * K; k < K; k++) s += w[base + k] * inp[k];
+      out[r] = s;
+    }
+    return out;
+  }
+
+  // out[p][o] = relu(b[o] + sum over taps (q, k) of p of sum_c inp[q][c] w[k][o][c]); taps(p) lists
+  // the input pixels q and kernel offsets k that reach output pixel p, flattened as pairs
+  function gather(inp, C, w, b, O, taps, outPixels, activate) {
+    const out = new Float64Array(outPixels * O), O4 = O - (O % 4);
+    for (let p = 0; p < outPixels; p++) {
+      const t = taps[p], ob = p * O;
+      let o = 0;
+      for (; o < O4; o += 4) {  // four output channels at once: each input value loaded once for four
+        let s0 = b[o], s1 = b[o + 1], s2 = b[o + 2], s3 = b[o + 3];
+        for (let a = 0; a < t.length; a += 2) {
+          const ib = t[a] * C, w0 = (t[a + 1] * O + o) * C, w1 = w0 + C, w2 = w1 + C, w3 = w2 + C;
+          for (let c = 0; c < C; c++) {
+            const v = inp[ib + c];
+            s0 += v * w[w0 + c]; s1 += v * w[w1 + c]; s2 += v * w[w2 + c]; s3 += v * w[w3 + c];
+          }
+        }
+        out[ob + o] = s0; out[ob + o + 1] = s1; out[ob + o + 2] = s2; out[ob + o + 3] = s3;
+      }
+      for (; o < O; o++) {
+        let s = b[o];
+        for (let a = 0; a < t.length; a += 2) {
+          const ib = t[a] * C, wb = (t[a + 1] * O + o) * C;
+          for (let c = 0; c < C; c++) s += inp[ib + c] * w[wb + c];
+        }
+        out[ob + o] = s;
+      }
+    }
+    return activate ? relu(out) : out;
+  }
+
+  // Keras 'same' with stride 2 on an h x h input: one zero row and column after it (bottom/right),
+  // then 3x3 windows at stride 2: output (i, j) reads input (2i + ky, 2j + kx)
+  function convStride2Taps(h) {
+    const ho = Math.floor((h - 2) / 2) + 1, taps = [];
+    for (let i = 0; i < ho; i++) for (let j = 0; j < ho; j++) {
+      const t = [];
+      for (let ky = 0; ky < 3; ky++) for (let kx = 0; kx < 3; kx++) {
+        const y = 2 * i + ky, x = 2 * j + kx;
+        if (y < h && x < h) t.push(y * h + x, ky * 3 + kx);  // else: the zero padding
+      }
+      taps.push(Int32Array.from(t));
+    }
+    return taps;
+  }
+
+  // ConvTranspose2d(stride 2, no padding) on an n x n input writes rows/columns 0 .. 2n and Keras
+  // keeps 0 .. 2n-1: output (y, x) gets input (i, j) through (ky, kx) = (y - 2i, x - 2j) in 0..2
+  function deconvStride2Taps(n) {
+    const m = 2 * n, taps = [];
+    for (let y = 0; y < m; y++) for (let x = 0; x < m; x++) {
+      const t = [];
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+        const ky = y - 2 * i, kx = x - 2 * j;
+        if (ky >= 0 && ky < 3 && kx >= 0 && kx < 3) t.push(i * n + j, ky * 3 + kx);
+      }
+      taps.push(Int32Array.from(t));
+    }
+    return taps;
+  }
+
+  // ConvTranspose2d(stride 1, padding 1): output (y, x) gets input (y + 1 - ky, x + 1 - kx)
+  function deconvSameTaps(m) {
+    const taps = [];
+    for (let y = 0; y < m; y++) for (let x = 0; x < m; x++) {
+      const t = [];
+      for (let ky = 0; ky < 3; ky++) for (let kx = 0; kx < 3; kx++) {
+        const iy = y + 1 - ky, ix = x + 1 - kx;
+        if (iy >= 0 && iy < m && ix >= 0 && ix < m) t.push(iy * m + ix, ky * 3 + kx);
+      }
+      taps.push(Int32Array.from(t));
+    }
+    return taps;
+  }
+
+  class VAE {
+    constructor(weights) {
+      const get = (name) => float32s(weights[name]);
+      const [c1, c2] = DATA.architecture.channels, n = SIZE / 4, hidden = DATA.architecture.hidden;
+      const features = c2 * n * n, order = channelsLastIndex(n, c2);
+      this.c1 = c1; this.c2 = c2; this.n = n;
+      this.taps = {enc1: convStride2Taps(SIZE), enc2: convStride2Taps(SIZE / 2), dec1: deconvStride2Taps(n),
+                   dec2: deconvStride2Taps(2 * n), out: deconvSameTaps(SIZE)};
+      this.encConv1 = [convWeights(get("enc_conv1.weight"), c1, 1), get("enc_conv1.bias")];
+      this.encConv2 = [convWeights(get("enc_conv2.weight"), c2, c1), get("enc_conv2.bias")];
+      const ed = get("enc_dense.weight"), edw = new Float64Array(ed.length);
+      for (let h = 0; h < hidden; h++) for (let f = 0; f < features; f++) edw[h * features + order[f]] = ed[h * features + f];
+      this.encDense = [edw, get("enc_dense.bias")];
+      this.encMu = [get("enc_mu.weight"), get("enc_mu.bias")];
+      this.encLogvar = [get("enc_logvar.weight"), get("enc_logvar.bias")];
+      const dd = get("dec_dense.weight"), db = get("dec_dense.bias");
+      const ddw = new Float64Array(dd.length), ddb = new Float64Array(db.length);
+      for (let f = 0; f < features; f++) {
+        ddb[order[f]] = db[f];
+        for (let l = 0; l < LATENT; l++) ddw[order[f] * LATENT + l] = dd[f * LATENT + l];
+      }
+      this.decDense = [ddw, ddb];
+      this.decDeconv1 = [deconvWeights(get("dec_deconv1.weight"), c2, c2), get("dec_deconv1.bias")];
+      this.decDeconv2 = [deconvWeights(get("dec_deconv2.weight"), c2, c1), get("dec_deconv2.bias")];
+      this.decOut = [deconvWeights(get("dec_out.weight"), c1, 1), get("dec_out.bias")];
+    }
+
+    encode(x) {  // x: SIZE*SIZE pixels in [0, 1] -> {mu, logvar}
+      const half = SIZE / 2, n = this.n;
+      let h = gather(x, 1, ...this.encConv1, this.c1, this.taps.enc1, half * half, true);
+      h = gather(h, this.c1, ...this.encConv2, this.c2, this.taps.enc2, n * n, true);
+      h = relu(dense(h, ...this.encDense));
+      return {mu: dense(h, ...this.encMu), logvar: dense(h, ...this.encLogvar)};
+    }
+
+    decodeLogits(z) {
+      const n = this.n;
+      let h = relu(dense(z, ...this.decDense));
+      h = gather(h, this.c2, ...this.decDeconv1, this.c2, this.taps.dec1, 4 * n * n, true);
+      h = gather(h, this.c2, ...this.decDeconv2, this.c1, this.taps.dec2, PIXELS, true);
+      return gather(h, this.c1, ...this.decOut, 1, this.taps.out, PIXELS, false);
+    }
+
+    decode(z) {  // pixel probabilities
+      const logits = this.decodeLogits(z);
+      for (let i = 0; i < logits.length; i++) logits[i] = 1 / (1 + Math.exp(-logits[i]));
+      return logits;
+    }
+  }
+
+  // ---- random numbers: seeded, so a page shows the same samples until asked for new ones ---------
+  function uniforms(seed) {  // mulberry32
+    let a = seed >>> 0;
+    return () => {
+      a = (a + 0x6D2B79F5) >>> 0;
+      let t = Math.imul(a ^ (a >>> 15), a | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+
+  function normals(seed, n) {  // Box-Muller
+    const u = uniforms(seed), out = new Float64Array(n);
+    for (let i = 0; i < n; i += 2) {
+      const r = Math.sqrt(-2 * Math.log(1 - u())), t = 2 * Math.PI * u();
+      out[i] = r * Math.cos(t);
+      if (i + 1 < n) out[i + 1] = r * Math.sin(t);
+    }
+    return out;
+  }
+
+  // ---- data -------------------------------------------------------------------------------------
+  const variants = DATA.variants.map((v) => ({name: v.name, beta: v.beta, sigma: v.noise_sigma, init: v.init,
+                                               vae: new VAE(v.weights)}));
+  const testBits = base64Bytes(DATA.test.bits), rowBytes = Math.ceil(PIXELS / 8);
+
+  function testImage(k) {
+    const out = new Float64Array(PIXELS), base = k * rowBytes;
+    for (let i = 0; i < PIXELS; i++) out[i] = (testBits[base + (i >> 3)] >> (7 - (i & 7))) & 1;
+    return out;
+  }
+
+  function testLabel(k) { return DATA.test.classes[DATA.test.labels[k]]; }
+
+  // ---- state ------------------------------------------------------------------------------------
+  const $ = (id) => document.getElementById(id);
+  const state = {
+    z: new Float64Array(LATENT), noise: false, noiseSeed: 1, sampleSeed: 1,
+    testIndex: 0, drawing: new Float64Array(PIXELS), source: "test",
+    shown: [], encoded: [], plane: [], interp: [],
+  };
+
+  function shownVariants() {
+    const a = variants[$("variant-a").selectedIndex];
+    return $("compare").checked ? [a, variants[$("variant-b").selectedIndex]] : [a];
+  }
+
+  // what the decoder reads: z, plus sigma * eps when the training noise is switched on; `key`
+  // picks an independent eps for each image of a grid
+  function decoderInput(variant, z, key) {
+    if (!state.noise || variant.sigma === 0) return Float64Array.from(z);
+    const eps = normals(state.noiseSeed * 100003 + key, LATENT), out = new Float64Array(LATENT);
+    for (let i = 0; i < LATENT; i++) out[i] = z[i] + variant.sigma * eps[i];
+    return out;
+  }
+
+  function inputImage() { return state.source === "test" ? testImage(state.testIndex) : Float64Array.from(state.drawing); }
+
+  // ---- drawing ----------------------------------------------------------------------------------
+  // images: list of SIZE*SIZE arrays in [0, 1], drawn white = 1 in a grid with one grey pixel between
+  function drawGrid(canvas, images, cols, scale = SCALE, highlight = -1) {
+    const rows = Math.max(1, Math.ceil(images.length / cols)), step = SIZE + 1;
+    canvas.width = cols * step - 1; canvas.height = rows * step - 1;
+    canvas.style.width = canvas.width * scale + "px"; canvas.style.height = canvas.height * scale + "px";
+    const ctx = canvas.getContext("2d"), img = ctx.createImageData(canvas.width, canvas.height), d = img.data;
+    for (let i = 0; i < d.length; i += 4) { d[i] = d[i + 1] = d[i + 2] = 150; d[i + 3] = 255; }
+    images.forEach((pixels, k) => {
+      const x0 = (k % cols) * step, y0 = Math.floor(k / cols) * step;
+      for (let y = 0; y < SIZE; y++) for (let x = 0; x < SIZE; x++) {
+        const v = Math.round(255 * pixels[y * SIZE + x]), o = ((y0 + y) * canvas.width + x0 + x) * 4;
+        d[o] = d[o + 1] = d[o + 2] = v;
+        if (k === highlight && v === 0) { d[o] = 40; d[o + 1] = 40; d[o + 2] = 110; }
+      }
+    });
+    ctx.putImageData(img, 0, 0);
+  }
+
+  function element(tag, attrs = {}, text = "") {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text) e.textContent = text;
+    return e;
+  }
+
+  function caption(v) {
+    return `${v.name} (beta ${v.beta}, trained with noise sigma ${v.sigma}` + (v.init === "scratch" ? ")" : `, from ${v.init})`);
+  }
+
+  function panels(containerId, builder) {  // one panel per shown variant
+    const box = $(containerId);
+    box.replaceChildren();
+    return shownVariants().map((v, slot) => {
+      const panel = element("div", {class: "panel", "data-variant": v.name});
+      panel.append(element("div", {class: "caption"}, caption(v)));
+      box.append(panel);
+      return builder(panel, v, slot);
+    });
+  }
+
+  // ---- the sections -----------------------------------------------------------------------------
+  function drawDecoded() {
+    state.shown = panels("decoded", (panel, v, slot) => {
+      const canvas = element("canvas", {id: `decoded-${slot}`});
+      panel.append(canvas);
+      const zIn = decoderInput(v, state.z, 0), probs = v.vae.decode(zIn);
+      drawGrid(canvas, [probs], 1, 8);
+      return {variant: v.name, z: Array.from(zIn), probs: Array.from(probs)};
+    });
+  }
+
+  function statsChart(canvas, mu, std) {  // mean +- one standard deviation per dimension
+    const rowH = 16, w = 260, mid = w / 2, unit = w / (2 * (SLIDER_RANGE + 1));
+    canvas.width = w; canvas.height = rowH * LATENT + 14;
+    const ctx = canvas.getContext("2d");
+    ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, canvas.width, canvas.height);
+    ctx.strokeStyle = "#ccc";
+    for (let t = -SLIDER_RANGE; t <= SLIDER_RANGE; t++) { ctx.beginPath(); ctx.moveTo(mid + t * unit, 0); ctx.lineTo(mid + t * unit, rowH * LATENT); ctx.stroke(); }
+    ctx.fillStyle = "#666"; ctx.font = "10px sans-serif";
+    for (let t = -SLIDER_RANGE; t <= SLIDER_RANGE; t++) ctx.fillText(String(t), mid + t * unit - 3, rowH * LATENT + 11);
+    const clip = (v) => Math.max(0, Math.min(w, v));
+    for (let i = 0; i < LATENT; i++) {
+      const y = i * rowH + rowH / 2;
+      ctx.fillStyle = "rgba(30, 100, 200, 0.35)";
+      ctx.fillRect(clip(mid + (mu[i] - std[i]) * unit), y - 5, clip(mid + (mu[i] + std[i]) * unit) - clip(mid + (mu[i] - std[i]) * unit), 10);
+      ctx.fillStyle = "rgb(20, 60, 160)";
+      ctx.fillRect(clip(mid + mu[i] * unit) - 1, y - 6, 2, 12);
+    }
+  }
+
+  function drawEncoded() {
+    const x = inputImage();
+    $("test-label").textContent = state.source === "test" ? `a ${testLabel(state.testIndex)} (label of test image ${state.testIndex})` : "your drawing";
+    state.encoded = panels("encoded", (panel, v, slot) => {
+      const {mu, logvar} = v.vae.encode(x), std = mu.map((_, i) => Math.exp(0.5 * logvar[i]));
+      const eps = normals(state.sampleSeed * 7919 + slot, LATENT), zs = mu.map((m, i) => m + std[i] * eps[i]);
+      const recon = v.vae.decode(decoderInput(v, mu, 1)), sample = v.vae.decode(decoderInput(v, zs, 2));
+      const images = element("canvas", {id: `encoded-images-${slot}`});
+      panel.append(element("div", {class: "note"}, "input | decoded mean | decoded sample z"), images);
+      drawGrid(images, [x, recon, sample], 3, 4);
+      const chart = element("canvas", {id: `encoded-chart-${slot}`});
+      panel.append(element("div", {class: "note"}, "encoder mean and mean \u00b1 std per dimension"), chart);
+      statsChart(chart, mu, std);
+      const table = element("table", {class: "stats"});
+      table.append(...["dim", "mean", "std", "sample z"].map((h, r) => {
+        const tr = element("tr");
+        tr.append(element("th", {}, h));
+        for (let i = 0; i < LATENT; i++) tr.append(element("td", {}, r === 0 ? String(i) : [mu, std, zs][r - 1][i].toFixed(3)));
+        return tr;
+      }));
+      panel.append(table);
+      return {variant: v.name, mu: Array.from(mu), std: Array.from(std), logvar: Array.from(logvar),
+              z: Array.from(zs), reconstruction: Array.from(recon)};
+    });
+  }
+
+  function drawPlane() {
+    const t0 = performance.now();
+    const dx = $("plane-x").selectedIndex, dy = $("plane-y").selectedIndex;
+    const r = Math.abs(parseFloat($("plane-range").value)) || SLIDER_RANGE;
+    const n = Math.max(2, Math.min(20, parseInt($("plane-n").value, 10) || 10));
+    const at = (k) => -r + (2 * r * k) / (n - 1);
+    state.plane = panels("plane", (panel, v, slot) => {
+      const images = [], zs = [];
+      for (let row = 0; row < n; row++) for (let col = 0; col < n; col++) {  // top row: dimension y at +r
+        const z = Float64Array.from(state.z);
+        z[dx] = at(col); z[dy] = at(n - 1 - row);
+        zs.push(Array.from(z));
+        images.push(v.vae.decode(decoderInput(v, z, 10 + row * n + col)));
+      }
+      const canvas = element("canvas", {id: `plane-${slot}`});
+      panel.append(canvas);
+      drawGrid(canvas, images, n, 2);
+      return {variant: v.name, n, z: zs, first: Array.from(images[0])};
+    });
+    return performance.now() - t0;
+  }
+
+  function drawInterp() {
+    const clampIndex = (id) => Math.max(0, Math.min(DATA.test.count - 1, parseInt($(id).value, 10) || 0));
+    const from = clampIndex("interp-from"), to = clampIndex("interp-to");
+    const steps = Math.max(2, Math.min(20, parseInt($("interp-steps").value, 10) || 8));
+    const a = testImage(from), b = testImage(to);
+    state.interp = panels("interp", (panel, v, slot) => {
+      const ma = v.vae.encode(a).mu, mb = v.vae.encode(b).mu, images = [a];
+      for (let s = 0; s < steps; s++) {
+        const t = s / (steps - 1), z = ma.map((m, i) => (1 - t) * m + t * mb[i]);
+        images.push(v.vae.decode(decoderInput(v, z, 1000 + s)));
+      }
+      images.push(b);
+      const canvas = element("canvas", {id: `interp-${slot}`});
+      panel.append(element("div", {class: "note"}, `test image ${from} | ${steps} decoded steps | test image ${to}`), canvas);
+      drawGrid(canvas, images, images.length, 3);
+      return {variant: v.name, first: Array.from(images[1]), last: Array.from(images[steps])};
+    });
+  }
+
+  function drawStrip() {
+    const start = Math.floor(state.testIndex / STRIP) * STRIP, count = Math.min(STRIP, DATA.test.count - start);
+    const images = [];
+    for (let k = 0; k < count; k++) images.push(testImage(start + k));
+    const strip = $("test-strip");
+    strip.dataset.start = start;
+    drawGrid(strip, images, count, 2, state.source === "test" ? state.testIndex - start : -1);
+  }
+
+  function drawDrawing() { drawGrid($("draw"), [state.drawing], 1, 8); }
+
+  function setSliders() {
+    state.z.forEach((v, i) => { $(`z-${i}`).value = v; $(`z-${i}-value`).textContent = v.toFixed(2); });
+  }
+
+  // ---- scheduling: decode at most once per frame while a slider moves; the plane after a pause ---
+  let frame = 0, planeTimer = 0;
+  function redrawSliders() {
+    if (!frame) frame = requestAnimationFrame(() => { frame = 0; drawDecoded(); });
+    clearTimeout(planeTimer);
+    planeTimer = setTimeout(drawPlane, 250);
+  }
+
+  function redrawAll() { drawDecoded(); drawEncoded(); drawPlane(); drawInterp(); }
+
+  // ---- controls ---------------------------------------------------------------------------------
+  function setup() {
+    for (const id of ["variant-a", "variant-b"]) {
+      variants.forEach((v) => $(id).append(element("option", {value: v.name}, v.name)));
+    }
+    $("variant-b").selectedIndex = Math.min(1, variants.length - 1);
+    $("compare").checked = variants.length > 1;
+    for (let i = 0; i < LATENT; i++) {
+      const slider = element("input", {type: "range", id: `z-${i}`, min: -SLIDER_RANGE, max: SLIDER_RANGE, step: 0.01, value: 0});
+      slider.addEventListener("input", () => {
+        state.z[i] = parseFloat(slider.value);
+        $(`z-${i}-value`).textContent = state.z[i].toFixed(2);
+        redrawSliders();
+      });
+      $("sliders").append(element("label", {for: `z-${i}`}, `z[${i}]`), slider, element("span", {class: "value", id: `z-${i}-value`}, "0.00"));
+      for (const id of ["plane-x", "plane-y"]) $(id).append(element("option", {value: i}, String(i)));
+    }
+    $("plane-y").selectedIndex = Math.min(1, LATENT - 1);
+    $("slider-range").textContent = SLIDER_RANGE;
+    $("test-index").max = $("interp-from").max = $("interp-to").max = DATA.test.count - 1;
+    $("interp-to").value = Math.min(1, DATA.test.count - 1);
+
+    const noiseInfo = () => {
+      $("noise-info").textContent = shownVariants().map((v) => `${v.name}: sigma ${v.sigma}` + (v.sigma === 0 ? " (no noise)" : "")).join(", ");
+    };
+    for (const id of ["variant-a", "variant-b", "compare"]) $(id).addEventListener("change", () => { noiseInfo(); redrawAll(); });
+    $("noise").addEventListener("change", () => { state.noise = $("noise").checked; redrawAll(); });
+    $("new-noise").addEventListener("click", () => { state.noiseSeed++; redrawAll(); });
+    $("z-zero").addEventListener("click", () => { state.z.fill(0); setSliders(); drawDecoded(); drawPlane(); });
+    $("z-prior").addEventListener("click", () => {
+      state.z = normals(Math.floor(Math.random() * 2 ** 31), LATENT).map((v) => Math.max(-SLIDER_RANGE, Math.min(SLIDER_RANGE, v)));
+      setSliders(); drawDecoded(); drawPlane();
+    });
+    $("z-from-mu").addEventListener("click", () => {
+      state.z = Float64Array.from(state.encoded[0].mu);
+      setSliders(); drawDecoded(); drawPlane();
+    });
+
+    const pickTest = (k) => {
+      state.testIndex = Math.max(0, Math.min(DATA.test.count - 1, k));
+      state.source = "test";
+      $("test-index").value = state.testIndex;
+      drawStrip(); drawEncoded();
+    };
+    $("test-index").addEventListener("change", () => pickTest(parseInt($("test-index").value, 10) || 0));
+    $("strip-prev").addEventListener("click", () => pickTest(state.testIndex - STRIP));
+    $("strip-next").addEventListener("click", () => pickTest(state.testIndex + STRIP));
+    $("test-strip").addEventListener("click", (e) => {
+      const strip = $("test-strip"), box = strip.getBoundingClientRect();
+      const col = Math.floor(((e.clientX - box.left) / box.width) * strip.width / (SIZE + 1));
+      pickTest(parseInt(strip.dataset.start, 10) + col);
+    });
+    $("resample").addEventListener("click", () => { state.sampleSeed++; drawEncoded(); });
+
+    // drawing: a 3x3-pixel brush; the right button or shift erases
+    const draw = $("draw");
+    let painting = false;
+    const paint = (e) => {
+      const box = draw.getBoundingClientRect(), value = e.shiftKey || e.buttons === 2 ? 0 : 1;
+      const cx = Math.floor(((e.clientX - box.left) / box.width) * SIZE), cy = Math.floor(((e.clientY - box.top) / box.height) * SIZE);
+      for (let y = cy - 1; y <= cy + 1; y++) for (let x = cx - 1; x <= cx + 1; x++)
+        if (x >= 0 && y >= 0 && x < SIZE && y < SIZE) state.drawing[y * SIZE + x] = value;
+      drawDrawing();
+    };
+    draw.addEventListener("contextmenu", (e) => e.preventDefault());
+    draw.addEventListener("pointerdown", (e) => { painting = true; draw.setPointerCapture(e.pointerId); paint(e); });
+    draw.addEventListener("pointermove", (e) => { if (painting) paint(e); });
+    draw.addEventListener("pointerup", () => { painting = false; state.source = "drawing"; drawStrip(); drawEncoded(); });
+    $("draw-encode").addEventListener("click", () => { state.source = "drawing"; drawStrip(); drawEncoded(); });
+    $("draw-clear").addEventListener("click", () => { state.drawing.fill(0); drawDrawing(); });
+    $("draw-from-test").addEventListener("click", () => { state.drawing = testImage(state.testIndex); drawDrawing(); });
+
+    for (const id of ["plane-x", "plane-y", "plane-range", "plane-n"]) $(id).addEventListener("change", drawPlane);
+    for (const id of ["interp-from", "interp-to", "interp-steps"]) $(id).addEventListener("change", drawInterp);
+
+    noiseInfo(); drawStrip(); drawDrawing(); redrawAll();
+  }
+
+  setup();
+
+  // For scripted use (the project's browser tests and benchmark) and the curious: the models and
+  // what the page shows, plain arrays throughout.
+  window.explorer = {
+    variants: variants.map((v) => v.name),
+    latentDim: LATENT, imageSize: SIZE, testCount: DATA.test.count,
+    testImage: (k) => Array.from(testImage(k)),
+    drawing: () => Array.from(state.drawing),
+    decode: (name, z) => Array.from(variants.find((v) => v.name === name).vae.decode(Float64Array.from(z))),
+    encode: (name, x) => {
+      const {mu, logvar} = variants.find((v) => v.name === name).vae.encode(Float64Array.from(x));
+      return {mu: Array.from(mu), logvar: Array.from(logvar)};
+    },
+    setZ: (z) => { state.z = Float64Array.from(z); setSliders(); drawDecoded(); },
+    z: () => Array.from(state.z),
+    shown: () => state.shown, encoded: () => state.encoded, plane: () => state.plane, interp: () => state.interp,
+    drawPlane,  // redraws the plane now; returns the milliseconds it took
+  };
+})();
