@@ -8,6 +8,7 @@ Without chromium or playwright the browser test is skipped, unless SHAPES_VAE_RE
 set (CI's .ci/run sets it after installing both): then it fails.
 """
 import base64
+import importlib.util
 import json
 import os
 import re
@@ -26,6 +27,12 @@ sys.path.insert(0, str(ROOT / "tools"))
 import check_plots_page  # noqa: E402 (tools/ is not a package)
 
 REQUIRE_BROWSER = "SHAPES_VAE_REQUIRE_BROWSER"
+_spec = importlib.util.spec_from_file_location("bench_explorer", ROOT / "bench" / "explorer.py")
+bench_explorer = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_explorer)
+_spec = importlib.util.spec_from_file_location("build_plots_template", ROOT / "tools" / "build_plots_template.py")
+build_plots_template = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(build_plots_template)
 TOLERANCE = 1e-4  # per pixel probability and per encoder mean
 
 
@@ -70,6 +77,24 @@ def test_page_is_one_file_that_names_nothing_outside_it():
     assert json.loads(block.replace("<\\/", "</")) == data
 
 
+def test_plots_template_inlines_what_dvc_would_load_from_its_cdn():
+    """The template DVC's config names carries vega, vega-lite and vega-embed at exactly the
+    versions the installed dvc-render loads from jsDelivr, and leaves DVC no place to add them."""
+    from dvc.repo import Repo
+
+    with Repo(str(ROOT)) as repo:
+        template = ROOT / ".dvc" / repo.config["plots"]["html_template"]
+    text = template.read_text(encoding="utf-8")
+    pinned = build_plots_template.pinned_versions()
+    assert [name for name, _ in pinned] == ["vega", "vega-lite", "vega-embed"]
+    assert build_plots_template.template_versions(text) == pinned
+    for name, version in pinned:  # each library states its own version in its code
+        assert f'"{version}"' in text.split(f"<!-- inlined: {name}@{version} ")[1].split("</script>")[0]
+    assert "{plot_divs}" in text and "{scripts}" not in text and "jsdelivr" not in text
+    readme = (template.parent / "README.md").read_text()
+    assert all(f"{name} {version} (BSD-3-Clause)" in readme for name, version in pinned)
+
+
 @pytest.mark.slow
 def test_stage_reruns_on_its_code_and_is_restored_from_the_run_cache(tiny_copy):
     """A change to the page's code reruns the stage alone; undone, DVC's run cache restores the
@@ -89,6 +114,19 @@ def test_stage_reruns_on_its_code_and_is_restored_from_the_run_cache(tiny_copy):
     r = run(project, sys.executable, "stages/explorer.py", check=False)
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [f"error: models/{name}.pt: checkpoint not found (train it first: dvc repro)"]
     assert page.read_bytes() == before
+
+
+@pytest.mark.slow
+def test_benchmark_page_size_is_the_size_the_stage_writes(built_tiny):
+    """The benchmark's page, built from params alone with untrained weights and random images,
+    has exactly the bytes of the page the stage wrote from the trained models and real images."""
+    from shapes_vae.params import validate
+
+    project = built_tiny[0]
+    params = validate(yaml.safe_load((project / "params.yaml").read_text()))
+    estimated = bench_explorer.estimated_page(params).encode("utf-8")
+    assert len(estimated) == (project / "explorer.html").stat().st_size
+    assert estimated != (project / "explorer.html").read_bytes()  # other weights, same size
 
 
 def browser_or_skip():
@@ -249,6 +287,10 @@ def test_explorer_and_plots_pages_in_chromium_offline(built_tiny, tmp_path):
             assert close(interp["first"], ref.decode(name, ref.encode(name, ref.test[a])[0]))
             assert close(interp["last"], ref.decode(name, ref.encode(name, ref.test[b])[0]))
         assert errors == [] and refused == []
+
+        # the benchmark's measures run on the page (its numbers are not judged here)
+        measured = bench_explorer.measure(browser, project / "explorer.html", rounds=2, repeats=1)
+        assert all(measured[k] > 0 for k in ("load_ms", "decode", "encode", "plane"))
 
         # the plots page, offline too
         problems, lines = check_plots_page.page_problems(browser, tmp_path / "plots" / "index.html")

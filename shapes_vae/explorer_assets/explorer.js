@@ -15,7 +15,7 @@
 
   function float32s(entry) {  // little-endian float32 -> Float64Array
     const bytes = base64Bytes(entry.float32), view = new DataView(bytes.buffer);
-    const out = new Float64Array(bytes.length / 4);
+    const out = new Float32Array(bytes.length / 4);
     for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(4 * i, true);
     return out;
   }
@@ -24,14 +24,14 @@
   // innermost (a dot product of two contiguous runs), so each layer's torch weights are reordered
   // once here to [ky][kx][o][c].
   function convWeights(w, O, C) {  // Conv2d (O, C, 3, 3)
-    const out = new Float64Array(w.length);
+    const out = new Float32Array(w.length);
     for (let o = 0; o < O; o++) for (let c = 0; c < C; c++) for (let k = 0; k < 9; k++)
       out[(k * O + o) * C + c] = w[(o * C + c) * 9 + k];
     return out;
   }
 
   function deconvWeights(w, C, O) {  // ConvTranspose2d (C, O, 3, 3)
-    const out = new Float64Array(w.length);
+    const out = new Float32Array(w.length);
     for (let c = 0; c < C; c++) for (let o = 0; o < O; o++) for (let k = 0; k < 9; k++)
       out[(k * O + o) * C + c] = w[(c * O + o) * 9 + k];
     return out;
@@ -59,7 +59,19 @@
 
   // out[p][o] = relu(b[o] + sum over taps (q, k) of p of sum_c inp[q][c] w[k][o][c]); taps(p) lists
   // the input pixels q and kernel offsets k that reach output pixel p, flattened as pairs
+  // The inputs come out of a ReLU or are binary images: many are zero, so each input pixel's
+  // channels are first listed as (channel, value) pairs of its non-zero values only.
   function gather(inp, C, w, b, O, taps, outPixels, activate) {
+    const inPixels = inp.length / C, count = new Int32Array(inPixels);
+    const channel = new Int32Array(inp.length), value = new Float64Array(inp.length);
+    for (let q = 0; q < inPixels; q++) {
+      let k = q * C;
+      for (let c = 0; c < C; c++) {
+        const v = inp[q * C + c];
+        if (v !== 0) { channel[k] = c; value[k] = v; k++; }
+      }
+      count[q] = k - q * C;
+    }
     const out = new Float64Array(outPixels * O), O4 = O - (O % 4);
     for (let p = 0; p < outPixels; p++) {
       const t = taps[p], ob = p * O;
@@ -67,9 +79,10 @@
       for (; o < O4; o += 4) {  // four output channels at once: each input value loaded once for four
         let s0 = b[o], s1 = b[o + 1], s2 = b[o + 2], s3 = b[o + 3];
         for (let a = 0; a < t.length; a += 2) {
-          const ib = t[a] * C, w0 = (t[a + 1] * O + o) * C, w1 = w0 + C, w2 = w1 + C, w3 = w2 + C;
-          for (let c = 0; c < C; c++) {
-            const v = inp[ib + c];
+          const q = t[a], start = q * C, end = start + count[q];
+          const w0 = (t[a + 1] * O + o) * C, w1 = w0 + C, w2 = w1 + C, w3 = w2 + C;
+          for (let k = start; k < end; k++) {
+            const c = channel[k], v = value[k];
             s0 += v * w[w0 + c]; s1 += v * w[w1 + c]; s2 += v * w[w2 + c]; s3 += v * w[w3 + c];
           }
         }
@@ -78,8 +91,8 @@
       for (; o < O; o++) {
         let s = b[o];
         for (let a = 0; a < t.length; a += 2) {
-          const ib = t[a] * C, wb = (t[a + 1] * O + o) * C;
-          for (let c = 0; c < C; c++) s += inp[ib + c] * w[wb + c];
+          const q = t[a], start = q * C, end = start + count[q], wb = (t[a + 1] * O + o) * C;
+          for (let k = start; k < end; k++) s += value[k] * w[wb + channel[k]];
         }
         out[ob + o] = s;
       }
@@ -248,6 +261,7 @@
     const ctx = canvas.getContext("2d"), img = ctx.createImageData(canvas.width, canvas.height), d = img.data;
     for (let i = 0; i < d.length; i += 4) { d[i] = d[i + 1] = d[i + 2] = 150; d[i + 3] = 255; }
     images.forEach((pixels, k) => {
+      if (!pixels) return;  // not computed yet: stays grey
       const x0 = (k % cols) * step, y0 = Math.floor(k / cols) * step;
       for (let y = 0; y < SIZE; y++) for (let x = 0; x < SIZE; x++) {
         const v = Math.round(255 * pixels[y * SIZE + x]), o = ((y0 + y) * canvas.width + x0 + x) * 4;
@@ -336,26 +350,42 @@
     });
   }
 
+  // The plane is drawn a row at a time, yielding to the browser between rows so the page stays
+  // responsive; a newer call (the sliders moved again) stops an older one. Resolves to the
+  // milliseconds the whole plane took, or null if a newer call took over.
+  let planeRun = 0;
   function drawPlane() {
-    const t0 = performance.now();
+    const run = ++planeRun, t0 = performance.now();
     const dx = $("plane-x").selectedIndex, dy = $("plane-y").selectedIndex;
     const r = Math.abs(parseFloat($("plane-range").value)) || SLIDER_RANGE;
     const n = Math.max(2, Math.min(20, parseInt($("plane-n").value, 10) || 10));
-    const at = (k) => -r + (2 * r * k) / (n - 1);
-    state.plane = panels("plane", (panel, v, slot) => {
-      const images = [], zs = [];
-      for (let row = 0; row < n; row++) for (let col = 0; col < n; col++) {  // top row: dimension y at +r
-        const z = Float64Array.from(state.z);
-        z[dx] = at(col); z[dy] = at(n - 1 - row);
-        zs.push(Array.from(z));
-        images.push(v.vae.decode(decoderInput(v, z, 10 + row * n + col)));
-      }
+    const at = (k) => -r + (2 * r * k) / (n - 1), zBase = Float64Array.from(state.z);
+    const jobs = panels("plane", (panel, v, slot) => {
       const canvas = element("canvas", {id: `plane-${slot}`});
       panel.append(canvas);
-      drawGrid(canvas, images, n, 2);
-      return {variant: v.name, n, z: zs, first: Array.from(images[0])};
+      const job = {v, canvas, images: new Array(n * n).fill(null), z: []};
+      drawGrid(canvas, job.images, n, 2);
+      return job;
     });
-    return performance.now() - t0;
+    return new Promise((resolve) => {
+      let row = 0;
+      const step = () => {
+        if (run !== planeRun) return resolve(null);
+        for (const job of jobs) {
+          for (let col = 0; col < n; col++) {  // top row: dimension y at +r
+            const z = Float64Array.from(zBase), k = row * n + col;
+            z[dx] = at(col); z[dy] = at(n - 1 - row);
+            job.z.push(Array.from(z));
+            job.images[k] = job.v.vae.decode(decoderInput(job.v, z, 10 + k));
+          }
+          drawGrid(job.canvas, job.images, n, 2);
+        }
+        if (++row < n) return setTimeout(step, 0);
+        state.plane = jobs.map((job) => ({variant: job.v.name, n, z: job.z, first: Array.from(job.images[0])}));
+        resolve(performance.now() - t0);
+      };
+      step();
+    });
   }
 
   function drawInterp() {
@@ -497,6 +527,6 @@
     setZ: (z) => { state.z = Float64Array.from(z); setSliders(); drawDecoded(); },
     z: () => Array.from(state.z),
     shown: () => state.shown, encoded: () => state.encoded, plane: () => state.plane, interp: () => state.interp,
-    drawPlane,  // redraws the plane now; returns the milliseconds it took
+    drawPlane,  // redraws the plane now; a promise of the milliseconds it took
   };
 })();
