@@ -1,6 +1,6 @@
 "use strict";
 // The latent explorer: the VAE of shapes_vae/model.py in plain JavaScript, and the page around it.
-// Weights arrive as float32 (the checkpoint's values); every computation here is in float64.
+// Weights arrive and stay float32 (the checkpoint's values); every sum here is in float64.
 (function () {
   const DATA = JSON.parse(document.getElementById("explorer-data").textContent);
   const SIZE = DATA.image_size, PIXELS = SIZE * SIZE, LATENT = DATA.architecture.latent_dim;
@@ -13,7 +13,7 @@
     return bytes;
   }
 
-  function float32s(entry) {  // little-endian float32 -> Float64Array
+  function float32s(entry) {  // base64 of little-endian float32 -> Float32Array
     const bytes = base64Bytes(entry.float32), view = new DataView(bytes.buffer);
     const out = new Float32Array(bytes.length / 4);
     for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(4 * i, true);
@@ -21,8 +21,7 @@
   }
 
   // The loops below run channels-last (row, column, channel) and sum over the input channel
-  // innermost (a dot product of two contiguous runs), so each layer's torch weights are reordered
-  // once here to [ky][kx][o][c].
+  // innermost, so each layer's torch weights are reordered once here to [ky][kx][o][c].
   function convWeights(w, O, C) {  // Conv2d (O, C, 3, 3)
     const out = new Float32Array(w.length);
     for (let o = 0; o < O; o++) for (let c = 0; c < C; c++) for (let k = 0; k < 9; k++)
