@@ -279,7 +279,7 @@
   }
 
   function caption(v) {
-    return `${v.name} (beta ${v.beta}, trained with noise sigma ${v.sigma}` + (v.init === "scratch" ? ")" : `, from ${v.init})`);
+    return `${v.name}: beta ${v.beta}, training noise sigma ${v.sigma}` + (v.init === "scratch" ? "" : `, fine-tuned from ${v.init}`);
   }
 
   function panels(containerId, builder) {  // one panel per shown variant
