@@ -1,9 +1,9 @@
 """The latent explorer: one self-contained HTML page that runs the trained VAEs in the browser.
 
-The page (explorer_assets/explorer.html with explorer.js and explorer.css inlined) holds every
-variant's weights and the test images as base64 inside a JSON block; its JavaScript encodes and
-decodes with the exact function of shapes_vae.model.VAE (Keras' 'same' alignment included). It
-loads nothing: no network, no server, it opens from disk.
+The page (explorer_assets/explorer.html with vae.js, explorer.js and explorer.css inlined) holds
+every variant's weights and the test images as base64 inside a JSON block; vae.js encodes and
+decodes with the exact function of shapes_vae.model.VAE (Keras' 'same' alignment included),
+explorer.js is the page around it. It loads nothing: no network, no server, it opens from disk.
 
 The weights are exported as float32 (the checkpoint's own values, little-endian) and the page
 sums in float64, so its pixel probabilities and encoder means agree with PyTorch's float32 ones to
@@ -87,6 +87,7 @@ def page_html(data):
     template = (ASSETS / "explorer.html").read_text(encoding="utf-8")
     parts = {
         "/*EXPLORER_CSS*/": (ASSETS / "explorer.css").read_text(encoding="utf-8"),
+        "/*EXPLORER_VAE_JS*/": _script_safe((ASSETS / "vae.js").read_text(encoding="utf-8")),
         "/*EXPLORER_JS*/": _script_safe((ASSETS / "explorer.js").read_text(encoding="utf-8")),
         "/*EXPLORER_DATA*/": _script_safe(json.dumps(data, separators=(",", ":"))),
     }

@@ -64,14 +64,14 @@ def test_images_are_packed_bits_row_major_first_pixel_highest():
 
 
 def test_page_is_one_file_that_names_nothing_outside_it():
-    """Whatever the data hold, the page keeps exactly its two inline scripts: no src or href, no
-    address, and a name that looks like markup cannot end a script early."""
+    """Whatever the data hold, the page keeps exactly its three inline scripts (data, model, page):
+    no src or href, no address, and a name that looks like markup cannot end a script early."""
     model = small_vae()
     variants = {"a": {"state_dict": model.state_dict(), "beta": 1.0, "noise_sigma": 0.5, "init": "scratch"}}
     classes = ["circle", "</script><script>alert(1)</script>"]
     data = page_data(variants, SMALL, 12, np.ones((2, 12, 12), np.uint8), [0, 1], classes)
     html = page_html(data)
-    assert html.count("</script>") == 2 and not re.search(r"\b(src|href)\s*=", html)
+    assert html.count("</script>") == 3 and not re.search(r"\b(src|href)\s*=", html)
     assert "http://" not in html and "https://" not in html
     block = re.search(r'<script id="explorer-data" type="application/json">(.*?)</script>', html, re.S).group(1)
     assert json.loads(block.replace("<\\/", "</")) == data
