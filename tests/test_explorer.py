@@ -261,6 +261,9 @@ def test_explorer_and_plots_pages_in_chromium_offline(built_tiny, tmp_path):
         drawing = tab.evaluate("() => explorer.drawing()")
         assert sum(drawing) > 0 and tab.text_content("#test-label") == "your drawing"
         assert close(encoded()[0]["mu"], ref.encode(pair[0], drawing)[0])
+        tab.click("#z-from-mu")  # the sliders take that encoder mean, and the image is its decoding
+        assert tab.evaluate("() => explorer.z()") == encoded()[0]["mu"]
+        assert close(shown()[0]["probs"], ref.decode(pair[0], encoded()[0]["mu"]))
 
         # the noise switch: z + sigma * eps for a variant trained with noise, z itself without
         tab.set_checked("#noise", True)
