@@ -118,6 +118,7 @@ def main(argv):
     from playwright.sync_api import sync_playwright
 
     import check_plots_page
+    from shapes_vae.explorer import expected_shapes
     from shapes_vae.params import validate
 
     load = os.getloadavg()[0]
@@ -132,7 +133,10 @@ def main(argv):
             version = browser.version
             browser.close()
     names = list(params["models"])
-    rows = [{"measure": "explorer page size, params.yaml's configuration", "value": round(size_mb, 2), "unit": "MB"},
+    shapes = expected_shapes(params["architecture"], params["generate"]["image_size"]).values()
+    rows = [{"measure": "VAE parameters per variant, params.yaml's architecture", "value": int(sum(np.prod(s) for s in shapes)),
+             "unit": "parameters"},
+            {"measure": "explorer page size, params.yaml's configuration", "value": round(size_mb, 2), "unit": "MB"},
             {"measure": "explorer page: open to ready", "value": round(m["load_ms"]), "unit": "ms"},
             {"measure": "explorer: one decode (z to pixel probabilities), median", "value": round(m["decode"], 2), "unit": "ms"},
             {"measure": "explorer: one decode, fastest", "value": round(m["decodeFastest"], 2), "unit": "ms"},
