@@ -73,8 +73,9 @@ bench-sweep: $(BIN)/.installed
 verify: $(BIN)/.installed
 	$(BIN)/python -m shapes_vae.verify
 
-# render `dvc plots show` in headless Chromium and check every chart and figure draws; needs
-# Debian's chromium (apt-get install chromium) and npm (see tools/check_plots_page.py)
+# render `dvc plots show` in headless Chromium with every network request refused and check that
+# every chart, curve and figure draws; needs Debian's chromium (apt-get install chromium). The page
+# has vega inlined from DVC's html_template (.dvc/plots/offline_page.html)
 plots-check: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,browser]'
 	$(BIN)/dvc plots show --json | $(BIN)/python tools/check_plot_definitions.py

@@ -20,9 +20,9 @@ def test_repro_builds_every_output(built_tiny):
     project, out = built_tiny
     params = yaml.safe_load((project / "params.yaml").read_text())
     names = list(params["models"])
-    per_variant = {f"{stage}@{n}" for n in names for stage in ("evaluate", "information", "factors")}
+    per_variant = {f"{stage}@{n}" for n in names for stage in ("evaluate", "information", "factors", "novelty")}
     trained = {f"{'train' if params['models'][n]['init'] == 'scratch' else 'finetune'}@{n}" for n in names}
-    assert ran(out) == {"validate", "generate", "split", "train_classifier", "overview", "report"} | per_variant | trained
+    assert ran(out) == {"validate", "generate", "split", "train_classifier", "overview", "explorer", "report"} | per_variant | trained
     n, size = params["generate"]["n_images"], params["generate"]["image_size"]
     with np.load(project / "data/shapes.npz") as d:
         assert d["images"].shape == (n, size, size) and set(np.unique(d["images"])) == {0, 1}
@@ -75,17 +75,18 @@ def test_param_changes_rerun_what_depends_on_them_and_the_run_cache_restores_the
     pictured = {"overview"} if tuned in yaml.safe_load((project / "params.yaml").read_text())["report"].values() else set()
     def every_output():
         files = [p for d in ("data", "models", "metrics", "logs", "figures") for p in (project / d).rglob("*") if p.is_file()]
-        return {p.relative_to(project).as_posix(): p.read_bytes() for p in files + [project / "RESULTS.md"]}
+        return {p.relative_to(project).as_posix(): p.read_bytes() for p in files + [project / "RESULTS.md", project / "explorer.html"]}
 
     first = every_output()
     beta = set_params(project, lambda p: p["models"][tuned].update(beta=p["models"][tuned]["beta"] + 1.5))["models"][tuned]["beta"]
     r = dvc(project, "repro")
     # validate reruns on every edit of params.yaml, in under a second, and changes nothing downstream
     assert ran(r.stdout) == {"validate", f"finetune@{tuned}", f"evaluate@{tuned}", f"information@{tuned}", f"factors@{tuned}",
-                             "report"} | pictured
+                             f"novelty@{tuned}", "explorer", "report"} | pictured
     set_params(project, lambda p: p["models"][tuned].update(beta=beta - 1.5))
     r = dvc(project, "repro")
     assert f"Stage 'finetune@{tuned}' is cached - skipping run" in r.stdout, r.stdout
+    assert "Stage 'explorer' is cached - skipping run" in r.stdout, r.stdout
     assert ran(r.stdout) <= {"validate", "report"}  # a Markdown page is not a metric or plot: it reruns, in a second
     assert every_output() == first
 
@@ -119,7 +120,8 @@ def test_a_third_variant_is_one_params_block_and_one_dvc_yaml_line(tiny_copy):
     pipeline["stages"]["finetune"]["foreach"][new] = first
     (project / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
     r = dvc(project, "repro")
-    assert ran(r.stdout) == {"validate", f"finetune@{new}", f"evaluate@{new}", f"information@{new}", f"factors@{new}", "report"}
+    assert ran(r.stdout) == {"validate", f"finetune@{new}", f"evaluate@{new}", f"information@{new}", f"factors@{new}",
+                             f"novelty@{new}", "explorer", "report"}
     assert json.loads((project / f"metrics/{new}.json").read_text())["test_bce"] > 0
     assert f"| Measure | {' | '.join(names + [new])} |" in (project / "RESULTS.md").read_text()
     assert f"metrics/{new}.json" in dvc(project, "metrics", "diff", "main").stdout
