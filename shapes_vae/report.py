@@ -439,8 +439,29 @@ def novelty_rows(names, novelty, data, metrics):
             *[f"![{n}: latent paths between test images of different classes](figures/novelty/{n}.png)" for n in names]]
 
 
+def grouped_rows(metrics, info, roles, grouped):
+    """The paper's three figures of the committed run (copies of an image may cross the split)
+    beside those of the experiment that keeps every copy in one part (sweeps/grouped.csv)."""
+    grouped = frame(grouped)
+    if grouped.empty:
+        return ["(no run of `sweeps/grouped.txt` in `sweeps/grouped.csv` yet: `python -m shapes_vae.sweep run sweeps/grouped.txt`, then "
+                "`python -m shapes_vae.sweep gather sweeps/grouped.txt`)"]
+    std, mod = roles["paper_standard"], roles["paper_modified"]
+    figures = [(f"Standard VAE, test BCE (paper protocol): `{std}`", metrics[std]["test_bce"], f"{std}_test_bce", 4),
+               (f"Modified VAE, test BCE (paper protocol): `{mod}`", metrics[mod]["test_bce"], f"{mod}_test_bce", 4),
+               (f"Bits through the modified VAE's latent (paper's estimate): `{mod}`", info[mod].get("paper_bits_estimate"),
+                "bits_total", 4)]
+    head = ["Figure", "Paper", "Ours, copies may cross the split", "Ours, every copy in one part"]
+    rows = [[label, str(PAPER[k]), _f(ours, d), _pm(numbers(grouped, column), d)]
+            for (label, ours, column, d), k in zip(figures, PAPER)]
+    return [f"The same configuration with `split.group_copies: true` ({_runs(len(grouped))} of `sweeps/grouped.txt`, "
+            "gathered into `sweeps/grouped.csv`): every exact copy of an image lands in the same part of the split, "
+            "so no test image has a copy in the training split. Other images, another split, another training run: "
+            "compare a move with the seed spread above.", "", *markdown(head, rows)]
+
+
 def results_markdown(names, metrics, info, factors, last_epochs, classifier, seeds, sweep, sigma_sweep, training_seeds, roles,
-                     data=None, novelty=None):
+                     data=None, novelty=None, grouped=()):
     """names: the variants, in params.yaml order; metrics, info, factors: {variant: the contents of
     metrics/<variant>.json, metrics/information/<variant>.json, metrics/factors/<variant>.json};
     last_epochs: {variant: {column: value}} from the last row of logs/<variant>.csv; classifier:
@@ -448,7 +469,7 @@ def results_markdown(names, metrics, info, factors, last_epochs, classifier, see
     sweeps/sigma.csv (written by shapes_vae.gather) as DataFrames of strings or lists of dicts;
     training_seeds: {variant: models.<variant>.seed}; roles: params.yaml report (which variants
     stand for the paper's two models); data: metrics/data.json; novelty: {variant: the contents of
-    metrics/novelty/<variant>.json}."""
+    metrics/novelty/<variant>.json}; grouped: sweeps/grouped.csv (the split that keeps copies together)."""
     seeds, sweep, sigma_sweep = frame(seeds), frame(sweep), frame(sigma_sweep)
     data, novelty = data or {}, novelty or {}
     std, mod = roles["paper_standard"], roles["paper_modified"]
@@ -472,6 +493,10 @@ def results_markdown(names, metrics, info, factors, last_epochs, classifier, see
 _heading("What the test set measures: copies across the split", "copies"),
         "",
         *copies_rows(names, metrics, data),
+        "",
+        "### When copies stay together",
+        "",
+        *grouped_rows(metrics, info, roles, grouped),
         "",
                 _heading("Sounder measures on the test set", "sounder-measures"),
         "",

@@ -61,8 +61,10 @@ def main(argv):
     data = read_json("metrics/data.json")
     readme = splice_headline(readme, headline_markdown(metrics, info, roles, seeds, training_seeds, data))
     novelty = {n: read_json(f"metrics/novelty/{n}.json") for n in names}
+    # the grouped-split experiment is optional: a fork that has not run it gets a line saying how
+    grouped = gathered("sweeps/grouped.csv", roles) if Path("sweeps/grouped.csv").exists() else ()
     page = results_markdown(names, metrics, info, factors, last, classifier, seeds, sweep, sigma, training_seeds, roles,
-                            data, novelty)
+                            data, novelty, grouped)
     with staged_outputs("RESULTS.md", "README.md") as staged:  # both files, or neither
         write_bytes(staged("RESULTS.md"), page.encode())
         write_bytes(staged("README.md"), readme.encode())

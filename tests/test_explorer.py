@@ -58,7 +58,7 @@ def test_exported_weights_are_the_checkpoint_values_in_float32():
 
 def test_images_are_packed_bits_row_major_first_pixel_highest():
     images = np.zeros((2, 4, 4), np.uint8)
-    images[0, 0, 0] = images[0, 1, 3] = 1  # flat positions 0 and 7 of the first image: one byte 0b10000001
+    images[0, 0, 0] = images[0, 1, 3] = 1  # flat positions 0 and 7 of the first image: one byte, bits 7 and 0 set
     images[1] = 1
     assert base64.b64decode(export_images(images)) == bytes([0x81, 0x00, 0xFF, 0xFF])
 

@@ -37,12 +37,12 @@ INFO = {"standard": information(), "modified": information(paper=12.0, noisy=5.5
 FACTORS = {"standard": factor_json(0.3), "modified": factor_json(0.4), "wide": factor_json(0.123, 0.456, 0.789)}
 
 
-def page(seeds=(), sweep=(), sigma=(), names=NAMES, roles=ROLES):
+def page(seeds=(), sweep=(), sigma=(), names=NAMES, roles=ROLES, grouped=()):
     last = {m: {"train_recon": 1.0, "train_kl": 2.0, "val_recon": 3.0, "val_kl": 4.0} for m in names}
     classifier = {"test_accuracy": 0.9982, "test_accuracy_per_class": {"circle": 1.0, "triangle": 0.9946, "rectangle": 1.0}}
     pick = lambda d: {n: d[n] for n in names}
     return results_markdown(list(names), pick(METRICS), pick(INFO), pick(FACTORS), last, classifier, seeds,
-                            sweep, sigma, {n: i + 1 for i, n in enumerate(names)}, roles)
+                            sweep, sigma, {n: i + 1 for i, n in enumerate(names)}, roles, grouped=grouped)
 
 
 def test_results_table_is_written_from_the_metrics():
@@ -298,3 +298,13 @@ def test_the_stage_reads_an_empty_csv_cell_as_missing_not_as_zero(tmp_path):
     (tmp_path / "bad.csv").write_text("experiment,other\nx,1\n")
     with pytest.raises(Exception, match="no 'modified_test_bce' column"):
         stage.gathered(tmp_path / "bad.csv", ROLES)
+
+
+def test_the_grouped_split_section_sets_the_experiment_beside_the_committed_run():
+    grouped = [{"experiment": "grouped-copies", "baseline": "abc1234", "split.group_copies": "True",
+                "standard_test_bce": "0.0612", "modified_test_bce": "0.1234", "bits_total": "10.5"}]
+    md = page(grouped=grouped)
+    assert "| Standard VAE, test BCE (paper protocol): `standard` | 0.0346 | 0.0692 | 0.0612 |" in md
+    assert "| Bits through the modified VAE's latent (paper's estimate): `modified` | 10.93 | 12.0000 | 10.5000 |" in md
+    assert "(1 run of `sweeps/grouped.txt`" in md
+    assert "no run of `sweeps/grouped.txt` in `sweeps/grouped.csv` yet" in page()
