@@ -54,6 +54,9 @@ def path_pairs(labels, n_pairs, seed):
 def latent_paths(vae, classifier, mu_start, mu_end, steps, batch_size=500):
     """Modes decoded along z(t) = (1 - t) mu_start + t mu_end, t = 0, 1/(steps-1), ..., 1, and the
     classifier's probabilities of each: ((P, steps, H, W) float32, (P, steps, K))."""
+    if len(mu_start) == 0:  # no pair of different classes (a data set of one class)
+        size = vae.image_size
+        return torch.zeros(0, steps, size, size), torch.zeros(0, steps, classifier.out.out_features)
     t = torch.linspace(0.0, 1.0, steps)[None, :, None]
     z = ((1 - t) * mu_start[:, None, :] + t * mu_end[:, None, :]).reshape(-1, mu_start.shape[1])
     modes = decode_modes(vae, z, batch_size)

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
+
 from shapes_vae.checkpoint import load_checkpoint
 from shapes_vae.classifier import load_classifier, predict_proba
 from shapes_vae.data import load_labelled_subsets
@@ -44,16 +46,17 @@ def main(argv):
     modes, probs = latent_paths(model, classifier, mu[pairs[:, 0]], mu[pairs[:, 1]], cfg["steps"])
     metrics |= path_smoothness(modes.numpy(), probs.numpy(), p["evaluate"]["confidence"])
     metrics_path, figure_path = Path(f"metrics/novelty/{name}.json"), Path(f"figures/novelty/{name}.png")
-    shown = modes[:SHOWN_PATHS]
+    shown, title = modes[:SHOWN_PATHS], f"{name} VAE: straight latent paths between test images of different classes"
+    if len(shown) == 0:
+        shown, title = torch.zeros(1, *modes.shape[1:]), f"{name} VAE: no latent paths (the test set holds one class)"
     with staged_outputs(metrics_path, figure_path) as staged:
         grid = tile(shown.reshape(-1, *shown.shape[-2:]).numpy(), len(shown), cfg["steps"])
-        fig, _ = grid_figure(grid, f"{name} VAE: straight latent paths between test images of different classes",
-                             shown.shape[-2:])
+        fig, _ = grid_figure(grid, title, shown.shape[-2:])
         save(fig, staged(figure_path))
         write_json(staged(metrics_path), metrics)
     print(f"novelty {name}: prior samples {metrics['prior_nearest_train_pixels_median']:g} pixels (median) from the "
           f"nearest training image, {metrics['prior_train_copy_share']:.1%} exact copies; "
-          f"{metrics['path_verdict_changes_mean']} verdict changes per latent path")
+          f"{metrics['path_verdict_changes_mean']} verdict changes per latent path (mean)")
 
 
 if __name__ == "__main__":

@@ -57,3 +57,5 @@ def test_latent_paths_start_and_end_at_the_two_codes():
     assert modes.shape == (2, 5, 12, 12) and probs.shape == (2, 5, 3)
     assert torch.equal(modes[:, 0], decode_modes(vae, a)[:, 0]) and torch.equal(modes[:, -1], decode_modes(vae, b)[:, 0])
     assert torch.equal(modes[:, 2], decode_modes(vae, (a + b) / 2)[:, 0])
+    none, none_probs = latent_paths(vae, classifier, a[:0], b[:0], steps=5)  # one class: no pairs
+    assert none.shape == (0, 5, 12, 12) and none_probs.shape == (0, 5, 3)

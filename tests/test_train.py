@@ -48,6 +48,23 @@ def test_training_lowers_the_loss(images, tmp_path):
     assert log[0].split(",")[:3] == ["epoch", "train_loss", "train_recon"] and len(log) == 5
 
 
+def test_the_logged_validation_is_the_validation_images_loss_by_hand(images, tmp_path):
+    """The last row's validation columns: the final weights on the validation images, one z per
+    image drawn from the (seed, epoch, "val") stream, BCE summed per image and the closed-form KL,
+    averaged, written out here; the training images give other numbers."""
+    from shapes_vae.runtime import seeded_generator
+
+    model, val = new_model(), images[128:]
+    rows = fit("standard", model, images[:128], val, cfg(epochs=2, beta=3.0), RUNTIME, tmp_path / "log.csv")
+    with torch.no_grad():
+        mu, logvar = model.encode(val)
+        eps = torch.randn(mu.shape, generator=seeded_generator("cpu", 0, 1, "val"))
+        logits = model.decode(mu + torch.exp(0.5 * logvar) * eps)
+    recon = float(torch.nn.functional.binary_cross_entropy_with_logits(logits, val, reduction="sum")) / len(val)
+    kl = float((0.5 * (mu ** 2 + logvar.exp() - 1 - logvar)).sum()) / len(val)
+    assert rows[-1][5:9] == pytest.approx([recon + 3.0 * kl, recon, kl, recon + kl], rel=1e-4)
+
+
 def test_two_runs_give_identical_logs_and_checkpoints(images, tmp_path):
     outs = []
     for run in ("a", "b"):
