@@ -48,8 +48,8 @@ def nearest_distances(queries, reference, exclude_same_index=False, batch_size=1
 def dataset_copies(images, labels, split, class_names):
     """The data set's own numbers: distinct images per class; per class the share of the validation
     and test images with an exact copy in the training split; and the yardsticks for novelty, the
-    median pixels from a test image to its nearest training image and from a training image to its
-    nearest other training image.
+    median pixels from a test image to its nearest training image (overall and per class) and from
+    a training image to its nearest other training image.
 
     split: {"train", "val", "test": index arrays}. Returns a flat JSON-ready dict."""
     labels, images = np.asarray(labels), np.asarray(images)
@@ -70,4 +70,8 @@ def dataset_copies(images, labels, split, class_names):
             out[f"{part}_with_train_copy_share_{name}"] = float(copied[mine].mean()) if mine.any() else None
     out["test_nearest_train_pixels_median"] = float(np.median(test_d))
     out["train_nearest_other_train_pixels_median"] = float(np.median(train_d)) if len(train) > 1 else None
+    test_labels = labels[split["test"]]
+    for c, name in enumerate(class_names):
+        mine = test_d[test_labels == c]
+        out[f"test_nearest_train_pixels_median_{name}"] = float(np.median(mine)) if len(mine) else None
     return out

@@ -9,13 +9,15 @@ between two shapes in its latent space smooth?
 - Smoothness: straight latent paths between the encoder means of pairs of test images of
   different classes, decoded to modes at evenly spaced steps: how many pixels change from one step
   to the next, how often the classifier's verdict changes along a path, and how many points of a
-  path it cannot call with confidence.
+  path it cannot call with confidence; and the same between neighbours of the 2-D latent grid the
+  paper drew (shapes_vae.figures.latent_grid_z, as figures/<variant>/latent_grid.png shows it).
 """
 import numpy as np
 import torch
 
 from shapes_vae.classifier import predict_proba
 from shapes_vae.copies import nearest_distances
+from shapes_vae.figures import latent_grid_z
 from shapes_vae.sample_quality import decode_modes
 
 
@@ -79,3 +81,19 @@ def path_smoothness(modes, probs, confidence):
             "path_largest_step_pixels_median": float(np.median(steps.max(axis=1))),
             "path_verdict_changes_mean": float((verdicts[:, 1:] != verdicts[:, :-1]).sum(axis=1).mean()),
             "path_unsure_share": float((probs.max(axis=2) < confidence).mean())}
+
+
+def plane_smoothness(vae, classifier, batch_size=500):
+    """The paper's 2-D latent plane (the latent grid figure's z), decoded to modes: the pixels that
+    change between neighbouring grid points, across and down (median), and the share of
+    neighbouring pairs the classifier calls differently. None for a 1-dimensional code."""
+    if vae.latent_dim < 2:
+        return {"plane_step_pixels_median": None, "plane_verdict_change_share": None}
+    z = latent_grid_z(vae.latent_dim).float()
+    n = round(len(z) ** 0.5)
+    modes = decode_modes(vae, z, batch_size)
+    verdicts = predict_proba(classifier, modes, batch_size).argmax(1).reshape(n, n).numpy()
+    grid = modes.reshape(n, n, -1).numpy()
+    steps = np.concatenate([(grid[:, 1:] != grid[:, :-1]).sum(axis=2).ravel(), (grid[1:] != grid[:-1]).sum(axis=2).ravel()])
+    changes = np.concatenate([(verdicts[:, 1:] != verdicts[:, :-1]).ravel(), (verdicts[1:] != verdicts[:-1]).ravel()])
+    return {"plane_step_pixels_median": float(np.median(steps)), "plane_verdict_change_share": float(changes.mean())}

@@ -414,9 +414,12 @@ def novelty_rows(names, novelty, data, metrics):
         return ["(no novelty measures: rerun `dvc repro`)"]
     first = novelty[names[0]]
     classes = [k.removeprefix("prior_train_copy_share_") for k in first if k.startswith("prior_train_copy_share_")]
+    per_class = ", ".join(f"{c} {_f(data.get(f'test_nearest_train_pixels_median_{c}'), 1)}" for c in classes
+                          if data.get(f"test_nearest_train_pixels_median_{c}") is not None)
     yardsticks = (f"For scale: a test image is {_f(data.get('test_nearest_train_pixels_median'), 1)} pixels from its nearest "
-                  f"training image and a training image {_f(data.get('train_nearest_other_train_pixels_median'), 1)} pixels "
-                  "from its nearest other training image (medians; metrics/data.json).") if data else ""
+                  f"training image ({per_class}) and a training image "
+                  f"{_f(data.get('train_nearest_other_train_pixels_median'), 1)} pixels from its nearest other training "
+                  "image (medians; metrics/data.json).") if data else ""
     rows = [("Prior samples: pixels from the nearest training image (median)",
              {n: _f(novelty[n].get("prior_nearest_train_pixels_median"), 1) for n in names}),
             ("Prior samples that are exact copies of a training image",
@@ -430,11 +433,15 @@ def novelty_rows(names, novelty, data, metrics):
              ("Latent paths: changes of the classifier's verdict per path (mean)",
               {n: _f(novelty[n].get("path_verdict_changes_mean"), 2) for n in names}),
              ("Latent paths: points the classifier cannot call with confidence",
-              {n: _share(novelty[n].get("path_unsure_share")) for n in names})]
+              {n: _share(novelty[n].get("path_unsure_share")) for n in names}),
+             ("The paper's 2-D latent plane: pixels that change between neighbouring points (median)",
+              {n: _f(novelty[n].get("plane_step_pixels_median"), 1) for n in names}),
+             ("The paper's 2-D latent plane: neighbouring points the classifier calls differently",
+              {n: _share(novelty[n].get("plane_verdict_change_share")) for n in names})]
     intro = ("Stage `novelty` (params `novelty`): each variant's decoded prior samples (their modes) against the nearest "
              "training image, in pixels that differ, per class as the shape classifier calls them; and straight latent "
              "paths between the encoder means of pairs of test images of different classes, decoded at evenly spaced "
-             "steps. " + yardsticks)
+             "steps, and the 2-D plane of `figures/<variant>/latent_grid.png`. " + yardsticks)
     return [intro, "", *_table(names, rows), "",
             *[f"![{n}: latent paths between test images of different classes](figures/novelty/{n}.png)" for n in names]]
 

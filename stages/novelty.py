@@ -16,7 +16,7 @@ from shapes_vae.data import load_labelled_subsets
 from shapes_vae.errors import run_stage
 from shapes_vae.io import staged_outputs, write_json
 from shapes_vae.latents import encode_all
-from shapes_vae.novelty import latent_paths, path_pairs, path_smoothness, sample_novelty
+from shapes_vae.novelty import latent_paths, path_pairs, path_smoothness, plane_smoothness, sample_novelty
 from shapes_vae.params import load_params, variant_argument
 from shapes_vae.plotting import grid_figure, save, tile
 from shapes_vae.runtime import configure_torch
@@ -45,6 +45,7 @@ def main(argv):
     mu, _ = encode_all(model, test)
     modes, probs = latent_paths(model, classifier, mu[pairs[:, 0]], mu[pairs[:, 1]], cfg["steps"])
     metrics |= path_smoothness(modes.numpy(), probs.numpy(), p["evaluate"]["confidence"])
+    metrics |= plane_smoothness(model, classifier)
     metrics_path, figure_path = Path(f"metrics/novelty/{name}.json"), Path(f"figures/novelty/{name}.png")
     shown, title = modes[:SHOWN_PATHS], f"{name} VAE: straight latent paths between test images of different classes"
     if len(shown) == 0:

@@ -46,6 +46,7 @@ def test_dataset_copies_on_a_hand_made_split():
     assert out["test_with_train_copy_share"] == 0.0 and out["test_with_train_copy_share_square"] is None
     assert out["test_nearest_train_pixels_median"] == 1.0  # B against A (image 0) and C
     assert out["train_nearest_other_train_pixels_median"] == 2.0  # A and C differ in two pixels
+    assert out["test_nearest_train_pixels_median_round"] == 1.0 and out["test_nearest_train_pixels_median_square"] is None
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

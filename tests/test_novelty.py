@@ -59,3 +59,33 @@ def test_latent_paths_start_and_end_at_the_two_codes():
     assert torch.equal(modes[:, 2], decode_modes(vae, (a + b) / 2)[:, 0])
     none, none_probs = latent_paths(vae, classifier, a[:0], b[:0], steps=5)  # one class: no pairs
     assert none.shape == (0, 5, 12, 12) and none_probs.shape == (0, 5, 3)
+
+
+class _CountingClassifier(torch.nn.Module):
+    """Calls an image class 1 when more than 7 pixels are lit, else class 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.bias = torch.nn.Parameter(torch.zeros(2))
+
+    def forward(self, x):
+        many = (x.flatten(1).sum(1) > 7).float()
+        return torch.stack([1 - many, many], dim=1) * 10 + self.bias
+
+
+def test_plane_smoothness_counts_changes_between_grid_neighbours():
+    """The paper's plane is 15 x 15 points, z[0] = linspace(-1.5, 1.5, 15) across. A decoder that
+    lights pixel j when z[0] passes the j-th midpoint between grid values changes exactly one pixel
+    on each of the 210 steps across and none on the 210 steps down: median 0.5; the classifier's
+    verdict (more than 7 pixels) flips once per row, 15 of 420 neighbouring pairs."""
+    from shapes_vae.model import VAE
+    from shapes_vae.novelty import plane_smoothness
+
+    v = torch.linspace(-1.5, 1.5, 15)
+    midpoints = (v[1:] + v[:-1]) / 2
+    vae = VAE(latent_dim=2, channels=(4, 8), hidden=8, image_size=12)
+    lit = lambda z: torch.cat([(z[:, :1] > midpoints).float(), torch.zeros(len(z), 144 - 14)], dim=1)
+    vae.decode = lambda z: (lit(z) * 20 - 10).reshape(-1, 1, 12, 12)
+    out = plane_smoothness(vae, _CountingClassifier())
+    assert out["plane_step_pixels_median"] == 0.5
+    assert out["plane_verdict_change_share"] == pytest.approx(15 / 420)
