@@ -7,7 +7,6 @@ modules the stage imports anyway (numpy, torch, matplotlib), so only what scikit
 is counted. Prints the median; with --json-out, also writes it as a bench/results file. No test
 asserts it.
 """
-import argparse
 import statistics
 import subprocess
 import sys
@@ -15,17 +14,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.results_file import timing_arguments  # noqa: E402 (after the path it needs)
 SKLEARN_AFTER_THE_REST = ("import time; import numpy, torch, matplotlib; t = time.perf_counter(); "
                           "import sklearn.linear_model, sklearn.metrics, sklearn.preprocessing; "
                           "print(time.perf_counter() - t)")
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=7)
-    ap.add_argument("--json-out", help="also write the result as a bench/results JSON file here")
-    ap.add_argument("--notes", default="", help="a sentence on the conditions, added to the file's notes")
-    args = ap.parse_args()
+    args = timing_arguments(__doc__).parse_args()
     subprocess.run([sys.executable, "-c", SKLEARN_AFTER_THE_REST], check=True, capture_output=True)  # warm the file cache
     times = [float(subprocess.run([sys.executable, "-c", SKLEARN_AFTER_THE_REST], check=True, capture_output=True,
                                   text=True).stdout) for _ in range(args.runs)]

@@ -7,7 +7,6 @@ in a temporary folder, `--runs` times, and in as many fresh processes times `imp
 the modules the stage imports anyway (so only what pandas itself adds is counted). Prints the
 medians; with --json-out, also writes them as a bench/results file. No test asserts them.
 """
-import argparse
 import shutil
 import statistics
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.results_file import timing_arguments  # noqa: E402 (after the path it needs)
 NEEDED = ["metrics", "logs", "sweeps", "params.yaml", "README.md", "stages", "shapes_vae"]
 # the stage's other imports first, then pandas alone: the seconds pandas adds
 PANDAS_AFTER_THE_REST = ("import sys, time; sys.path.insert(0, '.'); "
@@ -26,11 +26,7 @@ PANDAS_AFTER_THE_REST = ("import sys, time; sys.path.insert(0, '.'); "
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=7)
-    ap.add_argument("--json-out", help="also write the result as a bench/results JSON file here")
-    ap.add_argument("--notes", default="", help="a sentence on the conditions, added to the file's notes")
-    args = ap.parse_args()
+    args = timing_arguments(__doc__).parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for name in NEEDED:
             (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, Path(tmp) / name)

@@ -28,6 +28,17 @@ def machine():
     return {"cpu": cpu, "isa": isa, "cores": os.cpu_count()}
 
 
+def timing_arguments(doc, runs=7):
+    """The command line of a timing script: --runs, --json-out (a bench/results file) and --notes."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=runs)
+    ap.add_argument("--json-out", help="also write the result as a bench/results JSON file here")
+    ap.add_argument("--notes", default="", help="a sentence on the conditions, added to the file's notes")
+    return ap
+
+
 def write_result(path, title, rows, notes=""):
     """rows: [(measure, value, unit)]; writes the JSON file and returns its object."""
     obj = {"title": title, "date": datetime.date.today().isoformat(), "machine": machine(),

@@ -463,8 +463,8 @@ def grouped_rows(metrics, info, roles, grouped):
             for (label, ours, column, d), k in zip(figures, PAPER)]
     return [f"The same configuration with `split.group_copies: true` ({_runs(len(grouped))} of `sweeps/grouped.txt`, "
             "gathered into `sweeps/grouped.csv`): every exact copy of an image lands in the same part of the split, "
-            "so no test image has a copy in the training split. Other images, another split, another training run: "
-            "compare a move with the seed spread above.", "", *markdown(head, rows)]
+            "so no test image has a copy in the training split. The same images cut another way, so the models train "
+            "on other images too: compare a move with the seed spread of the paper's three figures above.", "", *markdown(head, rows)]
 
 
 def results_markdown(names, metrics, info, factors, last_epochs, classifier, seeds, sweep, sigma_sweep, training_seeds, roles,
