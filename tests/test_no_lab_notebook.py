@@ -1,5 +1,5 @@
 """The repository speaks to its users about what the project is, not about how it was built: no
-tracker numbers, no working-session talk, no commit hash as the label of a measurement, no
+tracker numbers, no talk of the sittings it was built in, no commit hash as the label of a measurement, no
 targets set from outside the project. Python code is read in its comments and docstrings only (a
 test's made-up commit id is data); every other tracked text file is read whole."""
 import ast
@@ -10,16 +10,18 @@ import tokenize
 
 from conftest import ROOT
 
+# the words this test looks for are spelled in pieces, so that the test itself holds none of them
+SITTING, TRACKER = "sess" + "ion", "iss" + "ue"
 RULES = {
-    "working-session talk": re.compile(r"\bsessions?\b", re.I),
-    "a tracker number": re.compile(r"\b(?:issues?|tickets?|PR|pull requests?) ?#?\d+\b|(?<![\w&$#/])#\d+\b", re.I),
+    "talk of the sittings it was built in": re.compile(rf"\b{SITTING}s?\b", re.I),
+    "a tracker number": re.compile(rf"\b(?:{TRACKER}s?|tickets?|PR|pull requests?) ?#?\d+\b|(?<![\w&$#/])#\d+\b", re.I),
     "a commit hash": re.compile(r"(?<![#\w])(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{7,40}\b"),
-    "narration of the work": re.compile(r"\bthe (?:issue|brief|ticket)\b|\bas (?:the issue|asked)\b"
+    "narration of the work": re.compile(rf"\bthe (?:{TRACKER}|brief|ticket)\b|\bas (?:the {TRACKER}|asked)\b"
                                         r"|\b(?:yesterday|last week|earlier today|this morning)\b", re.I),
     "a target from outside the project": re.compile(r"\bnot met\b|\btarget(?:s)? (?:met|missed)\b", re.I),
 }
-# what other tools call a session is not ours to rename
-ALLOWED = re.compile(r"""scope=["']session["']""")
+# pytest's name for the widest fixture scope is not ours to rename
+ALLOWED = re.compile(rf"""scope=["']{SITTING}["']""")
 DATA = re.compile(r"\.(?:csv|json|png|npz|pt|lock)$|^dvc\.lock$")
 # third-party code inlined into the repository by a tool (tools/build_plots_template.py): not ours to word
 VENDORED = {".dvc/plots/offline_page.html"}
@@ -46,18 +48,18 @@ def script_prose(source):
 
 
 def test_the_rules_catch_lab_notebook_text_and_nothing_else():
-    caught = ["as this session measured", "fixed in issue 23", "see #23", "measured at 2662d38",
-              "the bench at f79e903a (AVX-512)", "as the issue asks", "Target 300 s: not met", "Issues #7"]
+    caught = [f"as this {SITTING} measured", f"fixed in {TRACKER} 23", "see #" + "23", "measured at 2662d38",
+              "the bench at f79e903a (AVX-512)", f"as the {TRACKER} asks", "Target 300 s: not met", f"{TRACKER.title()}s #" + "7"]
     for text in caught:
         assert offences(text), text
-    clean = ['@pytest.fixture(scope="session")', "see [Seeds](#seeds)", "colour #4f7fbf", "a 2048x2048 product",
+    clean = [f'@pytest.fixture(scope="{SITTING}")', "see [Seeds](#seeds)", "colour #4f7fbf", "a 2048x2048 product",
              "the run's baseline commit", "pytest_sessionfinish", "1e-05", "step 12345678", "facade"]
     for text in clean:
         assert not offences(text), (text, offences(text))
     code = 'BASE = "abcdef1234567890"  # a made-up commit id\n\ndef f():\n    """At 2662d38 it ran."""\n'
     assert offences(python_prose(code)) == [("a commit hash", "2662d38")]
-    style = "a { color: #222; } /* the fix for issue 12 */\nlet c = '#666'; // see #40\n"
-    assert [hit for _, hit in offences(script_prose(style))] == ["issue 12", "#40"]
+    style = f"a {{ color: #222; }} /* the fix for {TRACKER} 12 */\nlet c = '#666'; // see #" + "40\n"
+    assert [hit for _, hit in offences(script_prose(style))] == [f"{TRACKER} 12", "#" + "40"]
 
 
 def test_no_lab_notebook_text_in_the_repository():
