@@ -32,8 +32,11 @@ def encode_all(model, x, batch_size=512):
 def sample_latents(mu, logvar, seed):
     """One z per row, z = mu + exp(logvar / 2) * eps, eps = randn((N, d)) from a Generator seeded
     with seed (drawn at once for the whole set, so the z do not depend on any batching)."""
-    g = torch.Generator().manual_seed(int(seed))
-    eps = torch.randn(mu.shape, generator=g, dtype=mu.dtype)
+    return _sampled(mu, logvar, torch.Generator().manual_seed(int(seed)))
+
+
+def _sampled(mu, logvar, generator):
+    eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
     return reparameterize(mu, logvar, eps.to(mu.device))
 
 
@@ -41,8 +44,7 @@ def channel_latents(mu, logvar, noise_sigma, seed):
     """What the decoder receives in training: one z per row, as `sample_latents(mu, logvar, seed)`,
     plus N(0, noise_sigma^2) noise drawn next from the same generator (none when noise_sigma is 0)."""
     g = torch.Generator().manual_seed(int(seed))
-    eps = torch.randn(mu.shape, generator=g, dtype=mu.dtype)
-    z = reparameterize(mu, logvar, eps.to(mu.device))
+    z = _sampled(mu, logvar, g)
     if noise_sigma > 0:
         z = z + noise_sigma * torch.randn(mu.shape, generator=g, dtype=mu.dtype).to(mu.device)
     return z
