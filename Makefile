@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 # DVC stages run `python ...`: put the project's environment first on PATH
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: reproduce test test-fast bench bench-sweep verify plots-check clean-venv tiny check-pythons performance-page bench-report bench-factors
+.PHONY: reproduce test test-fast bench bench-sweep verify plots-check clean-venv tiny check-pythons performance-page bench-report bench-factors bench-live
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || test -n "$(PYTHON)" || { echo "error: no Python 3.11-3.14 found (looked for $(PYTHON_CANDIDATES)); install one or pass PYTHON=..." >&2; exit 2; }
@@ -48,6 +48,10 @@ bench-report: $(BIN)/.installed
 # what importing scikit-learn adds to the factors stage: bench/results/factors-sklearn.json
 bench-factors: $(BIN)/.installed
 	$(BIN)/python bench/factors_import.py --json-out bench/results/factors-sklearn.json $(BENCH_ARGS)
+
+# what dvclive adds to a training stage (start and per epoch): bench/results/training-log-dvclive.json
+bench-live: $(BIN)/.installed
+	$(BIN)/python bench/live_start.py --json-out bench/results/training-log-dvclive.json $(BENCH_ARGS)
 
 # docs/performance.md from every bench/results/*.json
 performance-page: $(BIN)/.installed

@@ -1,5 +1,5 @@
-"""The trainer: epochs of seeded mini-batches over a resident tensor, validation, a per-epoch
-CSV log, and a resumable state so an interrupted run continues where it stopped.
+"""The trainer: epochs of seeded mini-batches over a resident tensor, validation, a row of losses
+per epoch, and a resumable state so an interrupted run continues where it stopped.
 
 Determinism: each epoch's shuffle and sampling noise come from generators seeded by
 (model seed, epoch) alone, so a run resumed at epoch k draws exactly what an uninterrupted run
@@ -17,7 +17,7 @@ import torch
 
 from shapes_vae.errors import PipelineError
 from shapes_vae.inference import inference
-from shapes_vae.io import torch_bytes, write_bytes, write_csv_log
+from shapes_vae.io import torch_bytes, write_bytes
 from shapes_vae.objectives import vae_loss
 from shapes_vae.progress import EpochProgress
 from shapes_vae.runtime import seeded_generator
@@ -58,12 +58,14 @@ def fingerprint(*parts):
     return h.hexdigest()
 
 
-def fit(name, model, train_x, val_x, cfg, runtime, log_path, resume_path=None, run_id=""):
-    """Train `model` in place with the settings `cfg` (one `models.<name>` group).
+def fit(name, model, train_x, val_x, cfg, runtime, on_epoch=None, resume_path=None, run_id=""):
+    """Train `model` in place with the settings `cfg` (one `models.<name>` group); returns the
+    rows of losses, one per epoch, in LOG_COLUMNS order.
 
-    Writes the per-epoch CSV log to log_path when training completes. If resume_path is given, a
-    resumable state (weights, optimizer, log) is saved there every runtime.resume_every epochs
-    and picked up by a rerun with the same run_id (a fingerprint of params and inputs).
+    on_epoch(rows), if given, is called after every epoch with the rows so far (a resumed run's
+    first call includes the epochs it resumed). If resume_path is given, a resumable state
+    (weights, optimizer, rows) is saved there every runtime.resume_every epochs and picked up by
+    a rerun with the same run_id (a fingerprint of params and inputs).
     """
     device = next(model.parameters()).device
     # torch's fused kernel: one kernel per step for all parameters instead of about a dozen ops per
@@ -115,11 +117,12 @@ def fit(name, model, train_x, val_x, cfg, runtime, log_path, resume_path=None, r
         rows.append([epoch + 1, train_loss, train_recon, train_kl, train_recon + train_kl,
                      val_loss, val_recon, val_kl, val_recon + val_kl])
         epochs.done(epoch, train_loss=train_loss, val_loss=val_loss)
+        if on_epoch:
+            on_epoch(rows)
         every = runtime["resume_every"]
         if resume_path and every and (epoch + 1) % every == 0 and epoch + 1 < cfg["epochs"]:
             write_bytes(resume_path, torch_bytes({"run_id": run_id, "epoch": epoch + 1, "rows": rows,
                                                   "model": model.state_dict(), "optimizer": optimizer.state_dict()}))
-    write_csv_log(log_path, LOG_COLUMNS, rows)  # once, complete: an interrupted run leaves no partial log
     if resume_path:
         resume_path.unlink(missing_ok=True)
     model.eval()

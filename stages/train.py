@@ -1,9 +1,11 @@
 """DVC stages `train@<variant>` and `finetune@<variant>`: python stages/train.py <variant>.
 
 Trains the variant `models.<variant>` of params.yaml, from scratch or from the trained checkpoint
-of the variant its `init` names; writes models/<variant>.pt and the per-epoch log
-logs/<variant>.csv. An interrupted run leaves a resumable state in .resume/ and the next run with
-the same params, inputs and code continues from it.
+of the variant its `init` names; writes models/<variant>.pt when training completes, and after
+every epoch the log logs/<variant>.csv and the last epoch's losses in
+metrics/training/<variant>/metrics.json (shapes_vae.training_log), so a running experiment can be
+watched. An interrupted run leaves a resumable state in .resume/ and the next run with the same
+params, inputs and code continues from it.
 """
 import sys
 from pathlib import Path
@@ -17,7 +19,8 @@ from shapes_vae.data import SHAPES_PATH, SPLIT_PATH, load_subsets
 from shapes_vae.errors import run_stage
 from shapes_vae.params import load_params, variant_argument
 from shapes_vae.runtime import configure_torch
-from shapes_vae.train import fingerprint, fit
+from shapes_vae.train import LOG_COLUMNS, fingerprint, fit
+from shapes_vae.training_log import TrainingLog, training_metrics_dir
 
 
 PARAMS = ["architecture", "runtime.device", "runtime.backend", "runtime.threads", "runtime.train_precision",
@@ -44,9 +47,10 @@ def main(argv):
     code = [Path(__file__), *sorted(Path(__file__).resolve().parents[1].joinpath("shapes_vae").glob("*.py"))]
     run_id = fingerprint(name, cfg, arch, runtime["device"], runtime["backend"], runtime["train_precision"],
                          torch.get_num_threads(), torch.__version__, *inputs, *code)
-    # outputs are written only when training completes, so a failure leaves the last good ones
-    rows = fit(name, model, data["train"], data["val"], cfg, runtime, log, resume, run_id)
-    save_checkpoint(ckpt, model, name, arch, cfg)
+    training_log = TrainingLog(log, LOG_COLUMNS, training_metrics_dir(name))
+    rows = fit(name, model, data["train"], data["val"], cfg, runtime, training_log.update, resume, run_id)
+    training_log.close()
+    save_checkpoint(ckpt, model, name, arch, cfg)  # only a completed run writes a checkpoint
     last = rows[-1]
     print(f"train {name}: {cfg['epochs']} epochs, last epoch train recon {last[2]:.2f} KL {last[3]:.2f}, "
           f"val recon {last[6]:.2f} KL {last[7]:.2f} -> {ckpt}")

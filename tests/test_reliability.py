@@ -162,5 +162,5 @@ def test_killed_training_resumes_to_the_same_result(tmp_path, paper_params):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "resuming after epoch" in r.stderr + r.stdout
     assert not state.exists()
-    assert digests(killed, [f"models/{v}.pt", f"logs/{v}.csv"]) == \
-        digests(projects["whole"], [f"models/{v}.pt", f"logs/{v}.csv"])
+    outputs = [f"models/{v}.pt", f"logs/{v}.csv", f"metrics/training/{v}/metrics.json"]
+    assert digests(killed, outputs) == digests(projects["whole"], outputs)

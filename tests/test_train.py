@@ -41,11 +41,10 @@ def new_model(seed=0, architecture=ARCH):
 
 
 def test_training_lowers_the_loss(images, tmp_path):
-    rows = fit("standard", new_model(), images[:128], images[128:], cfg(epochs=4), RUNTIME, tmp_path / "log.csv")
+    rows = fit("standard", new_model(), images[:128], images[128:], cfg(epochs=4), RUNTIME)
     assert rows[-1][1] < 0.8 * rows[0][1]  # train loss
     assert rows[-1][5] < rows[0][5]  # validation loss
-    log = (tmp_path / "log.csv").read_text().splitlines()
-    assert log[0].split(",")[:3] == ["epoch", "train_loss", "train_recon"] and len(log) == 5
+    assert [r[0] for r in rows] == [1, 2, 3, 4]
 
 
 def test_the_logged_validation_is_the_validation_images_loss_by_hand(images, tmp_path):
@@ -55,7 +54,7 @@ def test_the_logged_validation_is_the_validation_images_loss_by_hand(images, tmp
     from shapes_vae.runtime import seeded_generator
 
     model, val = new_model(), images[128:]
-    rows = fit("standard", model, images[:128], val, cfg(epochs=2, beta=3.0), RUNTIME, tmp_path / "log.csv")
+    rows = fit("standard", model, images[:128], val, cfg(epochs=2, beta=3.0), RUNTIME)
     with torch.no_grad():
         mu, logvar = model.encode(val)
         eps = torch.randn(mu.shape, generator=seeded_generator("cpu", 0, 1, "val"))
@@ -69,13 +68,12 @@ def test_two_runs_give_identical_logs_and_checkpoints(images, tmp_path):
     outs = []
     for run in ("a", "b"):
         m = new_model()
-        fit("standard", m, images[:128], images[128:], cfg(), RUNTIME, tmp_path / f"{run}.csv")
+        rows = fit("standard", m, images[:128], images[128:], cfg(), RUNTIME)
         save_checkpoint(tmp_path / f"{run}.pt", m, "standard", ARCH, cfg())
-        outs.append(((tmp_path / f"{run}.csv").read_bytes(), (tmp_path / f"{run}.pt").read_bytes()))
+        outs.append((rows, (tmp_path / f"{run}.pt").read_bytes()))
     assert outs[0] == outs[1]
     m = new_model()
-    fit("standard", m, images[:128], images[128:], cfg(seed=1), RUNTIME, tmp_path / "c.csv")
-    assert (tmp_path / "c.csv").read_bytes() != outs[0][0]
+    assert fit("standard", m, images[:128], images[128:], cfg(seed=1), RUNTIME) != outs[0][0]
 
 
 def test_bfloat16_training_trains_float32_weights_close_to_float32(images, tmp_path):
@@ -85,7 +83,7 @@ def test_bfloat16_training_trains_float32_weights_close_to_float32(images, tmp_p
     for precision in ("float32", "bfloat16"):
         models[precision] = new_model()
         rows[precision] = fit("standard", models[precision], images[:128], images[128:], cfg(epochs=4),
-                              RUNTIME | {"train_precision": precision}, tmp_path / f"{precision}.csv")
+                              RUNTIME | {"train_precision": precision})
     assert all(p.dtype == torch.float32 for p in models["bfloat16"].parameters())
     assert rows["bfloat16"] != rows["float32"]
     for r32, r16 in zip(rows["float32"], rows["bfloat16"]):
@@ -99,12 +97,12 @@ def test_extra_noise_acts_in_training_only(images, tmp_path):
     import copy
 
     trained = new_model()  # a decoder that depends on z, unlike a freshly initialised one
-    fit("m", trained, images[:128], images[128:], cfg(epochs=4), RUNTIME, tmp_path / "log.csv")
+    fit("m", trained, images[:128], images[128:], cfg(epochs=4), RUNTIME)
     results = {}
     for sigma in (0.0, 5.0):
         m = copy.deepcopy(trained)
         rows = fit("m", m, images[:128], images[128:], cfg(epochs=1, learning_rate=1e-12, noise_sigma=sigma),
-                   RUNTIME, tmp_path / "log.csv")
+                   RUNTIME)
         results[sigma] = rows[0]
     assert results[5.0][2] > results[0.0][2] + 10.0  # train recon
     assert results[5.0][6] == pytest.approx(results[0.0][6], rel=1e-5)  # val recon
@@ -113,15 +111,14 @@ def test_extra_noise_acts_in_training_only(images, tmp_path):
 def test_progress_is_one_line_per_epoch_off_a_terminal_and_nothing_with_never(images, tmp_path, capsys):
     """runtime.progress auto with stderr not a terminal (captured here): one flushed line per epoch
     naming the model, the epoch and both losses; never: silence."""
-    rows = fit("wide_1", new_model(), images[:64], images[128:], cfg(epochs=2), RUNTIME | {"progress": "auto"},
-               tmp_path / "log.csv")
+    rows = fit("wide_1", new_model(), images[:64], images[128:], cfg(epochs=2), RUNTIME | {"progress": "auto"})
     captured = capsys.readouterr()
     lines = captured.err.splitlines()
     assert len(lines) == 2 and captured.out == ""
     for k, (line, row) in enumerate(zip(lines, rows), start=1):
         assert line.startswith(f"wide_1: epoch {k}/2 train_loss {row[1]:.4g} val_loss {row[5]:.4g} (")
         assert line.endswith(" s)")
-    fit("wide_1", new_model(), images[:64], images[128:], cfg(epochs=2), RUNTIME, tmp_path / "log.csv")
+    fit("wide_1", new_model(), images[:64], images[128:], cfg(epochs=2), RUNTIME)
     assert capsys.readouterr().err == ""
 
 
@@ -147,7 +144,7 @@ def test_non_finite_loss_stops_with_model_epoch_and_batch(images, tmp_path):
     with torch.no_grad():
         m.dec_out.bias.fill_(float("nan"))
     with pytest.raises(PipelineError, match=r"model standard: loss became nan at epoch 1, batch 1"):
-        fit("standard", m, images[:128], images[128:], cfg(), RUNTIME, tmp_path / "log.csv")
+        fit("standard", m, images[:128], images[128:], cfg(), RUNTIME)
 
 
 def test_checkpoint_round_trip_and_mismatch(tmp_path):
@@ -188,7 +185,7 @@ def test_interrupted_fit_resumes_to_the_same_result(images, tmp_path, monkeypatc
     import shapes_vae.train as train
 
     full = new_model()
-    fit("s", full, images[:128], images[128:], cfg(epochs=3), RUNTIME, tmp_path / "full.csv")
+    full_rows = fit("s", full, images[:128], images[128:], cfg(epochs=3), RUNTIME)
 
     real_step, calls = train.train_step, []
 
@@ -201,26 +198,29 @@ def test_interrupted_fit_resumes_to_the_same_result(images, tmp_path, monkeypatc
     monkeypatch.setattr(train, "train_step", interrupting_step)
     resume = tmp_path / "resume.pt"
     with pytest.raises(KeyboardInterrupt):
-        fit("s", new_model(), images[:128], images[128:], cfg(epochs=3), RUNTIME, tmp_path / "run.csv",
+        fit("s", new_model(), images[:128], images[128:], cfg(epochs=3), RUNTIME, None,
             resume, run_id="same")
     assert torch.load(resume, weights_only=True)["epoch"] == 2
     monkeypatch.setattr(train, "train_step", real_step)
     # a different run id (other params or inputs) must not pick the state up
     other = new_model()
-    fit("s", other, images[:128], images[128:], cfg(epochs=1), RUNTIME, tmp_path / "o.csv", resume, run_id="other")
+    fit("s", other, images[:128], images[128:], cfg(epochs=1), RUNTIME, None, resume, run_id="other")
     assert not resume.exists()
     with pytest.raises(KeyboardInterrupt):
         monkeypatch.setattr(train, "train_step", interrupting_step)
         calls.clear()
-        fit("s", new_model(), images[:128], images[128:], cfg(epochs=3), RUNTIME, tmp_path / "run.csv",
+        fit("s", new_model(), images[:128], images[128:], cfg(epochs=3), RUNTIME, None,
             resume, run_id="same")
     monkeypatch.setattr(train, "train_step", real_step)
     resumed = new_model(seed=99)  # the state, not the fresh initialisation, decides the result
-    fit("s", resumed, images[:128], images[128:], cfg(epochs=3), RUNTIME, tmp_path / "run.csv", resume, run_id="same")
+    seen = []  # what the training log is given after each epoch
+    fit("s", resumed, images[:128], images[128:], cfg(epochs=3), RUNTIME, lambda rows: seen.append(copy.deepcopy(rows)),
+        resume, run_id="same")
     assert not resume.exists()
     for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), k
-    assert (tmp_path / "run.csv").read_bytes() == (tmp_path / "full.csv").read_bytes()
+    # one call, for the one epoch left, with the two resumed rows first: the uninterrupted run's rows
+    assert seen == [full_rows]
 
 
 def test_runtime_setup_is_deterministic_without_importing_the_compiler():

@@ -90,8 +90,7 @@ def _retrain(params, name, parts, tmp_path, init_weights=None):
     model = build_vae(params["architecture"], size, runtime["backend"], "cpu")
     if init_weights is not None:
         model.load_state_dict(init_weights)
-    rows = fit(name, model, _x(parts["train"][0]), _x(parts["val"][0]), cfg, runtime | {"progress": "never"},
-               tmp_path / f"{name}.csv")
+    rows = fit(name, model, _x(parts["train"][0]), _x(parts["val"][0]), cfg, runtime | {"progress": "never"})
     return model.state_dict(), rows
 
 
