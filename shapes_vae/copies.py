@@ -46,7 +46,7 @@ def nearest_distances(queries, reference, exclude_same_index=False, batch_size=1
 
 
 def dataset_copies(images, labels, split, class_names):
-    """The data set's own numbers: distinct images per class; per class the share of the validation
+    """The data set's own numbers: its images and test images; distinct images per class; per class the share of the validation
     and test images with an exact copy in the training split; and the yardsticks for novelty, the
     median pixels from a test image to its nearest training image (overall and per class) and from
     a training image to its nearest other training image.
@@ -57,7 +57,7 @@ def dataset_copies(images, labels, split, class_names):
     test_d = nearest_distances(images[split["test"]], train)
     train_d = nearest_distances(train, train, exclude_same_index=True)
     groups = copy_groups(images)
-    out = {"distinct_images": int(len(np.unique(groups))), "images": int(len(groups))}
+    out = {"distinct_images": int(len(np.unique(groups))), "images": int(len(groups)), "test_images": int(len(split["test"]))}
     train_groups = groups[split["train"]]
     for c, name in enumerate(class_names):
         out[f"distinct_{name}"] = int(len(np.unique(groups[labels == c])))

@@ -157,7 +157,6 @@ def evaluate_model(model, x, seed, iwae_k, batch_size=512):
     test_bce_mean_decode  the same, decoding mu
     recon_nats, kl_nats, neg_elbo_nats   beta = 1 ELBO terms, nats per image (same z as test_bce)
     iwae_nll_nats         importance-weighted bound on -log p(x), nats per image, K = iwae_k
-    iwae_k                K
     active_units          dims with Var_x(mu) > 0.01
     """
     batch_size = check_batch_size(batch_size)
@@ -173,7 +172,6 @@ def evaluate_model(model, x, seed, iwae_k, batch_size=512):
         "kl_nats": float(terms["kl_nats"]),
         "neg_elbo_nats": float(terms["neg_elbo_nats"]),
         "iwae_nll_nats": float(iwae_nll(model, x, iwae_k, seed, batch_size)),
-        "iwae_k": int(iwae_k),
         "active_units": active_units(mu),
     }
     return out

@@ -313,7 +313,6 @@ def factor_measures(train_codes, train_factors, test_codes, test_factors, bins=2
     code (N, d) (module docstring), or None. MIG and the MI matrices use the test split only; the
     probes are fitted on the training split's means and scored on the test split's. Keys:
       factor_names  list of the factor names, the column order of mi_normalised
-      latent_dim, bins, n_test  ints: the code's d, the bins used, the test images used
       mig_mean      mean normalised MIG over the factors with entropy > 0, on the encoder means
       mig_<name>    normalised MIG of each factor, on the encoder means
       mig_channel_mean, mig_channel_<name>  the same on the channel code (with channel_codes)
@@ -327,7 +326,7 @@ def factor_measures(train_codes, train_factors, test_codes, test_factors, bins=2
     names = list(test_factors)
     codes = _codes_2d(test_codes)
     entropies = factor_entropies(test_factors, bins)
-    out = {"factor_names": names, "latent_dim": int(codes.shape[1]), "bins": int(bins), "n_test": int(codes.shape[0])}
+    out = {"factor_names": names}
     matrices = {"": mutual_information_matrix(codes, test_factors, bins)}
     if channel_codes is not None:
         channel = _codes_2d(channel_codes)
@@ -343,3 +342,21 @@ def factor_measures(train_codes, train_factors, test_codes, test_factors, bins=2
     for prefix, mi in matrices.items():
         out[f"mi_{prefix}normalised"] = [[_json_number(v) for v in row] for row in normalised_mi(mi, entropies)]
     return out
+
+
+MEASURE_PREFIXES = ("mig_", "probe_")  # the keys of factor_measures that score a code; the rest describe the factors
+
+
+def split_measures(measures):
+    """factor_measures' dict as (the scores of the code, its metrics file: MIG and probes, the
+    undefined ones left out; one record per (latent dimension, factor), in the factors' order,
+    with the normalised MI on the means and, where measured, through the channel, and the
+    factor's entropy H(bin(v)) in nats that normalises them: the factors stage's plot data)."""
+    scores = {k: v for k, v in measures.items() if k.startswith(MEASURE_PREFIXES) and v is not None}
+    names, means = measures["factor_names"], measures["mi_normalised"]
+    channel = measures.get("mi_channel_normalised")
+    records = [{"dimension": j, "factor": name, "mi_normalised_means": means[j][k],
+                **({} if channel is None else {"mi_normalised_channel": channel[j][k]}),
+                "factor_entropy_nats": measures[f"entropy_nats_{name}"]}
+               for j in range(len(means)) for k, name in enumerate(names)]
+    return scores, records

@@ -82,6 +82,18 @@ def write_json(path, obj):
     write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
+def write_metrics(path, measures):
+    """A stage's metrics file: {name: number}, the measures that apply (a None, a measure that does
+    not apply, is left out, not written as null). Settings, counts of the data and per-dimension
+    records belong in params.yaml, metrics/data.json and the stages' plot files: `dvc metrics` and
+    `dvc exp show` drop lists, dicts and strings silently, and a constant widens every table."""
+    kept = {k: v for k, v in measures.items() if v is not None}
+    for k, v in kept.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+            raise PipelineError(f"{path}: {k} is {v!r}, not a finite number (a metrics file holds measurements only)")
+    write_json(path, kept)
+
+
 def save_npz(path, arrays):
     """A compressed .npz that np.load reads, with fixed zip timestamps, so equal arrays give
     equal bytes (np.savez stamps the current time into the archive)."""

@@ -142,10 +142,12 @@ def _table(names, rows):
     return markdown(["Measure", *names], [[label, *(cells.get(n, "–") for n in names)] for label, cells in rows])
 
 
-def sounder_rows(names, metrics, info):
+def sounder_rows(names, metrics, info, settings, data):
+    """settings: params.yaml evaluate (its iwae_k); data: metrics/data.json (its test images bound
+    the aggregate-posterior estimate at log2 of their number)."""
     m, i = metrics, info
-    k = m[names[0]]["iwae_k"]
-    ceiling = i[names[0]]["mi_ceiling_bits"]
+    k = settings["iwae_k"]
+    ceiling = math.log2(data["test_images"])
     per = lambda f: {n: f(n) for n in names}
     return _table(names, [
         ("Test BCE per pixel, decoding the mean", per(lambda n: _f(m[n]["test_bce_mean_decode"]))),
@@ -164,26 +166,32 @@ def sounder_rows(names, metrics, info):
     ])
 
 
-def quality_rows(names, metrics, classifier):
+def _per_class(d, prefix):
+    """{class: value} of the keys `prefix<class>` of a metrics file, in the file's (sorted) order."""
+    return {k.removeprefix(prefix): v for k, v in d.items() if k.startswith(prefix)}
+
+
+def quality_rows(names, metrics, classifier, settings):
+    """settings: params.yaml evaluate (its prior_samples and confidence)."""
     if any("prior_confident_share" not in metrics[n] for n in names):
         return ["(no sample-quality scores in the metrics files: rerun `dvc repro`)"]
     m, first = metrics, metrics[names[0]]
-    shares = lambda d: " / ".join(f"{v:.1%}" for v in d["prior_class_share"].values())
-    classes = " / ".join(first["prior_class_share"])
+    shares = lambda d: " / ".join(f"{v:.1%}" for v in _per_class(d, "prior_class_share_").values())
+    classes = " / ".join(_per_class(first, "prior_class_share_"))
     per = lambda f: {n: f(m[n]) for n in names}
     return [
         f"A small CNN trained on the training split (stage `train_classifier`, params `classifier`) "
         f"recognises {classifier['test_accuracy']:.2%} of the test images "
-        f"({', '.join(f'{k} {v:.2%}' for k, v in classifier['test_accuracy_per_class'].items() if v is not None)}). "
+        f"({', '.join(f'{k} {v:.2%}' for k, v in _per_class(classifier, 'test_accuracy_').items())}). "
         f"It scores each model's decoded images (their modes: each pixel at its more probable value); "
         f"`figures/<variant>/prior_samples_classified.png` shows samples with its verdicts.",
         "",
         *_table(names, [
-            (f"Prior samples recognised confidently (top probability >= {first['prior_confidence']:g}), of {first['prior_samples']}",
+            (f"Prior samples recognised confidently (top probability >= {settings['confidence']:g}), of {settings['prior_samples']}",
              per(lambda d: f"{d['prior_confident_share']:.1%}")),
             (f"Predicted class of the prior samples, {classes}", per(shares)),
             (f"KL of that histogram from uniform, bits (0 = all shapes equally often, "
-             f"{math.log2(len(first['prior_class_share'])):.2f} = one shape only)",
+             f"{math.log2(len(_per_class(first, 'prior_class_share_'))):.2f} = one shape only)",
              per(lambda d: f"{d['prior_class_kl_from_uniform_bits']:.3f}")),
             ("Test reconstructions (decoded from mu) whose class is preserved", per(lambda d: f"{d['recon_class_preserved']:.1%}")),
         ]),
@@ -217,20 +225,20 @@ def factor_verdict(factors, roles, seeds=()):
                       f"minus `{std}`'s is {_pm(diff, 3)} (mean ± sample sd), lower in {lower} of them.")
 
 
-def factor_rows(names, factors, roles, seeds=()):
-    """The factor measures (metrics/factors/<variant>.json) side by side, and the heat maps."""
+def factor_rows(names, factors, factor_names, roles, seeds=()):
+    """The factor measures (metrics/factors/<variant>.json) side by side, and the heat maps;
+    factor_names: the factors in their order (figures/factors/<variant>.json)."""
     if any(factors.get(n) is None for n in names):
         return ["(no factor measures: rerun `dvc repro`)"]
-    first = factors[names[0]]
     rows = [("Mean MIG through the channel (sampled z, plus the training noise; 0 = none, 1 = each factor in one dimension of its own)",
              {n: _f(factors[n].get("mig_channel_mean"), 3) for n in names})]
-    for f in first["factor_names"]:
+    for f in factor_names:
         rows.append((f"MIG through the channel, {f}", {n: _f(factors[n].get(f"mig_channel_{f}"), 3) for n in names}))
     rows.append(("Mean MIG on the encoder means (the literature's; collapsed dimensions count)",
                  {n: _f(factors[n].get("mig_mean"), 3) for n in names}))
-    for f in first["factor_names"]:
+    for f in factor_names:
         rows.append((f"MIG on the means, {f}", {n: _f(factors[n].get(f"mig_{f}"), 3) for n in names}))
-    for f in first["factor_names"]:
+    for f in factor_names:
         key = "probe_accuracy_class" if f == "class" else f"probe_r2_{f}"
         what = "accuracy" if f == "class" else "R²"
         rows.append((f"Linear probe on the latent means, {f} ({what} on the test set)",
@@ -401,7 +409,7 @@ def copies_rows(names, metrics, data):
             ("Negative ELBO, nats per image, every test image", {n: _f(metrics[n].get("neg_elbo_nats"), 2) for n in names}),
             ("Negative ELBO on the test images with no copy in training",
              {n: _f(metrics[n].get("neg_elbo_nats_unseen"), 2) for n in names}),
-            ("Share of the test images with no copy in training", {n: _share(metrics[n].get("test_unseen_share")) for n in names})]
+            ("Share of the test images with no copy in training", {n: _share(None if share is None else 1 - share) for n in names})]
     for c in classes:
         rows.append((f"Test BCE, {c} test images", {n: _f(metrics[n].get(f"test_bce_{c}")) for n in names}))
     return lines + _table(names, rows)
@@ -468,17 +476,19 @@ def grouped_rows(metrics, info, roles, grouped):
 
 
 def results_markdown(names, metrics, info, factors, last_epochs, classifier, seeds, sweep, sigma_sweep, training_seeds, roles,
-                     data=None, novelty=None, grouped=()):
+                     data, settings, factor_names, novelty=None, grouped=()):
     """names: the variants, in params.yaml order; metrics, info, factors: {variant: the contents of
     metrics/<variant>.json, metrics/information/<variant>.json, metrics/factors/<variant>.json};
     last_epochs: {variant: {column: value}} from the last row of logs/<variant>.csv; classifier:
     metrics/classifier.json; seeds, sweep, sigma_sweep: sweeps/seeds.csv, sweeps/beta.csv and
     sweeps/sigma.csv (written by shapes_vae.gather) as DataFrames of strings or lists of dicts;
     training_seeds: {variant: models.<variant>.seed}; roles: params.yaml report (which variants
-    stand for the paper's two models); data: metrics/data.json; novelty: {variant: the contents of
-    metrics/novelty/<variant>.json}; grouped: sweeps/grouped.csv (the split that keeps copies together)."""
+    stand for the paper's two models); data: metrics/data.json; settings: params.yaml evaluate;
+    factor_names: the factors in the order of figures/factors/<variant>.json; novelty: {variant:
+    the contents of metrics/novelty/<variant>.json}; grouped: sweeps/grouped.csv (the split that
+    keeps copies together)."""
     seeds, sweep, sigma_sweep = frame(seeds), frame(sweep), frame(sigma_sweep)
-    data, novelty = data or {}, novelty or {}
+    novelty = novelty or {}
     std, mod = roles["paper_standard"], roles["paper_modified"]
     lines = [
         "# Results",
@@ -507,11 +517,11 @@ _heading("What the test set measures: copies across the split", "copies"),
         "",
                 _heading("Sounder measures on the test set", "sounder-measures"),
         "",
-        *sounder_rows(names, metrics, info),
+        *sounder_rows(names, metrics, info, settings, data),
         "",
         _heading("Generation quality, scored by a shape classifier", "generation-quality"),
         "",
-        *quality_rows(names, metrics, classifier),
+        *quality_rows(names, metrics, classifier, settings),
         "",
 _heading("Novel shapes and smooth paths", "novelty"),
         "",
@@ -530,7 +540,7 @@ _heading("Novel shapes and smooth paths", "novelty"),
         "(R² for the continuous factors, accuracy for the class). The heat maps hatch the collapsed",
         "dimensions (variance of the mean at most 0.01).",
         "",
-        *factor_rows(names, factors, roles, seeds),
+        *factor_rows(names, factors, factor_names, roles, seeds),
         "",
         _heading("Seeds", "seeds"),
         "",

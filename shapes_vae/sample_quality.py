@@ -53,7 +53,7 @@ def score_prior(probs, class_names, confidence):
     counts = np.bincount(predicted.numpy(), minlength=len(class_names))
     return {
         "prior_confident_share": float((top >= confidence).double().mean()),
-        "prior_class_share": {name: float(c / len(probs)) for name, c in zip(class_names, counts)},
+        **{f"prior_class_share_{name}": float(c / len(probs)) for name, c in zip(class_names, counts)},
         "prior_class_kl_from_uniform_bits": kl_from_uniform_bits(counts),
     }
 
@@ -70,6 +70,6 @@ def sample_quality(vae, classifier, class_names, test_x, test_labels, n_prior, s
     (images, probabilities) for the figure."""
     samples = prior_samples(vae, n_prior, seed, batch_size)
     probs = predict_proba(classifier, samples, batch_size)
-    out = {"prior_samples": int(n_prior), "prior_confidence": float(confidence), **score_prior(probs, class_names, confidence),
+    out = {**score_prior(probs, class_names, confidence),
            "recon_class_preserved": reconstruction_class_preserved(vae, classifier, test_x, test_labels, batch_size)}
     return out, samples, probs

@@ -16,7 +16,7 @@ from shapes_vae.data import load_labelled_subsets
 from shapes_vae.errors import run_stage
 from shapes_vae.copies import has_copy_in
 from shapes_vae.evaluation import evaluate_model, subset_figures
-from shapes_vae.io import staged_outputs, write_json
+from shapes_vae.io import staged_outputs, write_metrics
 from shapes_vae.params import load_params, variant_argument
 from shapes_vae.runtime import configure_torch
 from shapes_vae.sample_quality import sample_quality
@@ -43,7 +43,6 @@ def main(argv):
     # the paper's figures per class, and on the test images with no exact copy in the training split
     unseen = ~has_copy_in(test.cpu().numpy(), parts["train"][0].cpu().numpy())
     subsets = {name: (test_labels == c).cpu().numpy() for c, name in enumerate(classes)} | {"unseen": unseen}
-    metrics["test_unseen_share"] = float(unseen.mean())
     metrics.update(subset_figures(model, test, cfg["seed"], subsets, cfg["batch_size"]))
     metrics_path, figure_dir = Path(f"metrics/{name}.json"), Path("figures") / name
     title = f"{name} VAE"
@@ -59,7 +58,7 @@ def main(argv):
         figures.plot_latent_traversal(model, out / "latent_traversal.png", title)
         figures.plot_classified_samples(samples, probs, classes, cfg["confidence"], out / "prior_samples_classified.png",
                                         f"{title}: prior samples as the classifier sees them (red: top probability < {cfg['confidence']:g})")
-        write_json(staged(metrics_path), metrics)
+        write_metrics(staged(metrics_path), metrics)
     print(f"evaluate {name}: test BCE (paper protocol) {metrics['test_bce']:.4f}, "
           f"-ELBO {metrics['neg_elbo_nats']:.2f} nats, IWAE(K={cfg['iwae_k']}) {metrics['iwae_nll_nats']:.2f} nats, "
           f"prior samples recognised {metrics['prior_confident_share']:.1%}")

@@ -3,8 +3,10 @@
 Encodes the training and test splits, computes the Mutual Information Gap per factor on the test
 split, on the encoder means and on the channel code (a sampled z plus the variant's training
 noise: what its decoder receives), and linear probes fitted on the training split's means
-(shapes_vae.factors); writes metrics/factors/<variant>.json and the heat maps
-figures/factors/<variant>.png, with the collapsed dimensions marked.
+(shapes_vae.factors); writes the scores to metrics/factors/<variant>.json, the normalised mutual
+information of each latent dimension with each factor to figures/factors/<variant>.json (one
+record per dimension and factor) and its heat maps to figures/factors/<variant>.png, with the
+collapsed dimensions marked.
 """
 import sys
 from pathlib import Path
@@ -14,8 +16,8 @@ from shapes_vae.checkpoint import load_checkpoint
 from shapes_vae.data import load_shapes, load_split, as_tensor
 from shapes_vae.errors import run_stage
 from shapes_vae.latents import active_dimensions, channel_latents, encode_all
-from shapes_vae.factors import factor_measures, image_factors
-from shapes_vae.io import staged_outputs, write_json
+from shapes_vae.factors import factor_measures, image_factors, split_measures
+from shapes_vae.io import staged_outputs, write_json, write_metrics
 from shapes_vae.params import load_params, variant_argument
 from shapes_vae.plotting import plot_factor_heatmap
 from shapes_vae.runtime import configure_torch
@@ -46,12 +48,15 @@ def main(argv):
                              channel_codes=channel.numpy())
     collapsed = [int(j) for j in (~active_dimensions(mu)).nonzero()[0]]
     channel_name = "channel: sampled z" + (f" + N(0, {sigma:g}²)" if sigma > 0 else "")
-    metrics_path, figure_path = Path(f"metrics/factors/{name}.json"), Path(f"figures/factors/{name}.png")
-    with staged_outputs(metrics_path, figure_path) as staged:
+    scores, records = split_measures(result)
+    metrics_path = Path(f"metrics/factors/{name}.json")
+    figure_path, records_path = Path(f"figures/factors/{name}.png"), Path(f"figures/factors/{name}.json")
+    with staged_outputs(metrics_path, figure_path, records_path) as staged:
         plot_factor_heatmap({"encoder means": result["mi_normalised"], channel_name: result["mi_channel_normalised"]},
                             result["factor_names"], staged(figure_path),
                             f"{name} VAE: I(z_j; factor) / H(factor), test set", collapsed)
-        write_json(staged(metrics_path), result)
+        write_json(staged(records_path), records)
+        write_metrics(staged(metrics_path), scores)
     print(f"factors {name}: mean MIG {_f(result['mig_mean'])} on the means, {_f(result['mig_channel_mean'])} "
           f"through the channel; class probe accuracy {_f(result.get('probe_accuracy_class'))}")
 

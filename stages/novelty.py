@@ -14,7 +14,7 @@ from shapes_vae.checkpoint import load_checkpoint
 from shapes_vae.classifier import load_classifier, predict_proba
 from shapes_vae.data import load_labelled_subsets
 from shapes_vae.errors import run_stage
-from shapes_vae.io import staged_outputs, write_json
+from shapes_vae.io import staged_outputs, write_metrics
 from shapes_vae.latents import encode_all
 from shapes_vae.novelty import latent_paths, path_pairs, path_smoothness, plane_smoothness, sample_novelty
 from shapes_vae.params import load_params, variant_argument
@@ -54,7 +54,7 @@ def main(argv):
         grid = tile(shown.reshape(-1, *shown.shape[-2:]).numpy(), len(shown), cfg["steps"])
         fig, _ = grid_figure(grid, title, shown.shape[-2:])
         save(fig, staged(figure_path))
-        write_json(staged(metrics_path), metrics)
+        write_metrics(staged(metrics_path), metrics)
     print(f"novelty {name}: prior samples {metrics['prior_nearest_train_pixels_median']:g} pixels (median) from the "
           f"nearest training image, {metrics['prior_train_copy_share']:.1%} exact copies; "
           f"{metrics['path_verdict_changes_mean']} verdict changes per latent path (mean)")

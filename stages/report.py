@@ -1,5 +1,5 @@
-"""DVC stage `report`: RESULTS.md, the results page, from every variant's metrics files and
-training log and the gathered experiment tables sweeps/seeds.csv, sweeps/beta.csv and
+"""DVC stage `report`: RESULTS.md, the results page, from every variant's metrics files, factor
+records and training log, the evaluation's settings, and the gathered experiment tables sweeps/seeds.csv, sweeps/beta.csv and
 sweeps/sigma.csv; and the headline table between the markers in README.md."""
 import sys
 from pathlib import Path
@@ -40,7 +40,8 @@ def gathered(path, roles):
     return table
 
 
-PARAMS = ["models", "report"]  # exactly what dvc.yaml declares for this stage
+# exactly what dvc.yaml declares for this stage: the page names the evaluation's settings
+PARAMS = ["models", "report", "evaluate.iwae_k", "evaluate.prior_samples", "evaluate.confidence"]
 
 
 def main(argv):
@@ -49,6 +50,8 @@ def main(argv):
     metrics = {n: read_json(f"metrics/{n}.json") for n in names}
     info = {n: read_json(f"metrics/information/{n}.json") for n in names}
     factors = {n: read_json(f"metrics/factors/{n}.json") for n in names}
+    # the factors in their order: the first variant's records, one per (dimension, factor)
+    factor_names = list(dict.fromkeys(r["factor"] for r in read_json(f"figures/factors/{names[0]}.json")))
     classifier = read_json("metrics/classifier.json")
     last = {n: last_epoch(f"logs/{n}.csv") for n in names}
     seeds, sweep, sigma = (gathered(f"sweeps/{name}.csv", roles) for name in ("seeds", "beta", "sigma"))
@@ -64,7 +67,7 @@ def main(argv):
     # the grouped-split experiment is optional: a fork that has not run it gets a line saying how
     grouped = gathered("sweeps/grouped.csv", roles) if Path("sweeps/grouped.csv").exists() else ()
     page = results_markdown(names, metrics, info, factors, last, classifier, seeds, sweep, sigma, training_seeds, roles,
-                            data, novelty, grouped)
+                            data, p["evaluate"], factor_names, novelty, grouped)
     with staged_outputs("RESULTS.md", "README.md") as staged:  # both files, or neither
         write_bytes(staged("RESULTS.md"), page.encode())
         write_bytes(staged("README.md"), readme.encode())

@@ -10,7 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from shapes_vae.copies import copy_groups, dataset_copies
 from shapes_vae.errors import PipelineError, run_stage
-from shapes_vae.io import load_npz, save_npz, staged_outputs, write_json
+from shapes_vae.io import load_npz, save_npz, staged_outputs, write_metrics
 from shapes_vae.params import load_params
 from shapes_vae.split import stratified_split
 
@@ -35,7 +35,7 @@ def main(argv):
     copies = dataset_copies(images, labels, parts, params["generate"]["classes"])
     with staged_outputs("data/split.npz", "metrics/data.json") as staged:
         save_npz(staged("data/split.npz"), parts)
-        write_json(staged("metrics/data.json"), copies)
+        write_metrics(staged("metrics/data.json"), copies)
     print(f"split: {len(train)} train / {len(val)} val / {len(test)} test -> data/split.npz; "
           f"{copies['test_with_train_copy_share']:.1%} of the test images have a copy in the training split")
 

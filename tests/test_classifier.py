@@ -111,7 +111,8 @@ def test_score_prior_counts_confidence_and_classes():
                           [0.40, 0.10, 0.50]])  # rectangle, not confident
     s = score_prior(probs, ["circle", "triangle", "rectangle"], 0.9)
     assert s["prior_confident_share"] == 0.5
-    assert s["prior_class_share"] == {"circle": 0.25, "triangle": 0.25, "rectangle": 0.5}
+    assert {k: v for k, v in s.items() if k.startswith("prior_class_share_")} == {
+        "prior_class_share_circle": 0.25, "prior_class_share_triangle": 0.25, "prior_class_share_rectangle": 0.5}
     assert s["prior_class_kl_from_uniform_bits"] == pytest.approx(kl_from_uniform_bits([1, 1, 2]))
 
 
@@ -159,11 +160,11 @@ def test_sample_quality_keys_and_figure(tmp_path, shapes, trained):
     _, _, vx, vy = shapes
     model, _ = trained
     out, samples, probs = sample_quality(PixelVAE(blank=True), model, CLASSES, vx, vy, n_prior=20, seed=1, confidence=0.9)
-    assert set(out) == {"prior_samples", "prior_confidence", "prior_confident_share", "prior_class_share",
+    assert set(out) == {"prior_confident_share", *(f"prior_class_share_{c}" for c in CLASSES),
                         "prior_class_kl_from_uniform_bits", "recon_class_preserved"}
     # every prior sample of the blank decoder is the same picture: one class, KL = log2(K)
     assert out["prior_class_kl_from_uniform_bits"] == pytest.approx(math.log2(len(CLASSES)))
-    assert sorted(out["prior_class_share"].values()) == [0.0] * (len(CLASSES) - 1) + [1.0]
+    assert sorted(out[f"prior_class_share_{c}"] for c in CLASSES) == [0.0] * (len(CLASSES) - 1) + [1.0]
     path = tmp_path / "fig" / "classified.png"
     predicted = figures.plot_classified_samples(samples, probs, CLASSES, 0.9, path, "blank", n=10, ncols=4)
     assert predicted.tolist() == probs[:10].argmax(1).tolist()

@@ -39,7 +39,7 @@ def test_dataset_copies_on_a_hand_made_split():
     labels = np.array([0, 0, 0, 1, 1])
     split = {"train": np.array([0, 3]), "val": np.array([1, 4]), "test": np.array([2])}
     out = dataset_copies(images, labels, split, ["round", "square"])
-    assert out["distinct_images"] == 4 and out["images"] == 5
+    assert out["distinct_images"] == 4 and out["images"] == 5 and out["test_images"] == 1
     assert out["distinct_round"] == 2 and out["distinct_square"] == 2
     assert out["val_with_train_copy_share"] == 0.5  # image 1 is a copy of image 0, image 4 has none
     assert out["val_with_train_copy_share_round"] == 1.0 and out["val_with_train_copy_share_square"] == 0.0

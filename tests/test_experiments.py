@@ -85,8 +85,8 @@ def test_gather_gives_a_third_variant_its_columns_and_takes_the_bits_from_the_pa
 
 # --- the real thing, through local remotes -------------------------------------------------------
 
-def sh(cwd, *cmd, check=True, timeout=600):
-    env = os.environ | {"PATH": f"{Path(PY).parent}:{os.environ['PATH']}"}
+def sh(cwd, *cmd, check=True, timeout=600, env_extra=None):
+    env = os.environ | {"PATH": f"{Path(PY).parent}:{os.environ['PATH']}"} | (env_extra or {})
     r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout)
     if check and r.returncode:
         raise AssertionError(f"{' '.join(map(str, cmd))} failed in {cwd}:\n{r.stdout}\n{r.stderr}")
@@ -95,6 +95,14 @@ def sh(cwd, *cmd, check=True, timeout=600):
 
 def dvc(cwd, *args, **kw):
     return sh(cwd, str(Path(PY).with_name("dvc")), *args, **kw)
+
+
+def experiments_view():
+    """The `dvc exp show` command of the README's shell blocks, as typed there."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    views = [line for line in readme.splitlines() if line.startswith("dvc exp show ")]
+    assert len(views) == 1, views
+    return views[0]
 
 
 def read_csv(path):
@@ -165,6 +173,11 @@ def test_sweep_on_two_machines_pushed_pulled_and_gathered_on_a_third(tiny_copy, 
     sh(c, "git", "config", "user.email", "c@example.com")
     sh(c, "git", "config", "user.name", "gatherer")
     dvc(c, "exp", "pull", "origin")
+    # the README's view of the experiments, on a terminal wide enough for any table: within 160 columns
+    r = sh(c, "bash", "-c", experiments_view(), env_extra={"COLUMNS": "400"})
+    lines = r.stdout.splitlines()
+    assert all(f"[{n}]" in r.stdout for n in (first, again, "beta-1e-05")), r.stdout
+    assert f"metrics/{T}.json:test_bce" in r.stdout and max(map(len, lines)) <= 160, r.stdout
     sh(c, PY, "-m", "shapes_vae.gather", "beta-*", "--out", "sweeps/beta.csv", "--plot", "sweeps/beta.png", "--min-rows", "3")
     rows = read_csv(c / "sweeps/beta.csv")
     assert [float(r[key]) for r in rows] == sorted([1e-5, beta, beta])

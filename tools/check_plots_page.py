@@ -12,7 +12,8 @@ network: every request to one is refused and reported. Checks, each failure name
   vega draws axes, grid and labels in greys and the data in colour (DVC colours each revision),
   so an empty chart has at most its legend symbols in colour;
 - every curve is drawn: in each chart's scene, the line marks pass through every point of the
-  data set they draw (after the template's own transforms), none left out.
+  data set they draw (after the template's own transforms), none left out; and likewise every
+  bar and heat-map cell (rect marks: the per-dimension records) is drawn.
 
 Writes a full-page screenshot to build/plots-check/page.png for a human look.
 """
@@ -41,8 +42,9 @@ Object.defineProperty(window, 'vegaEmbed', {configurable: true, set(embed) {
   Object.defineProperty(window, 'vegaEmbed', {value: wrapped, writable: true, configurable: true});
 }});
 """
-# {chart id: [curves, points drawn, rows of the data set they are drawn from]}: the points (finite x
-# and y) of every line mark in a view's scene, and the largest data set holding them
+# {chart id: [marks, points drawn, rows of the data set they are drawn from]}: the points (finite x
+# and y) of every line mark and the drawn items of every rect mark (bars, heat-map cells) in a
+# view's scene, and the largest data set holding them
 LINES = """
 () => Object.fromEntries(Object.entries(window.__views).map(([id, view]) => {
   const drawn = [];
@@ -52,6 +54,11 @@ LINES = """
     if (node.marktype === 'line') {  // one line: its items are its points
       curves += 1;
       drawn.push(...node.items.filter(i => Number.isFinite(i.x) && Number.isFinite(i.y)).map(i => i.datum));
+    }
+    if (node.marktype === 'rect' && node.role === 'mark') {  // bars or cells: each item one datum
+      curves += 1;
+      drawn.push(...node.items.filter(i => [i.x, i.y, i.width, i.height].every(Number.isFinite) && i.width > 0 && i.height > 0)
+                              .map(i => i.datum));
     }
     for (const item of node.items || []) for (const child of item.items || []) walk(child);
   };
@@ -121,11 +128,11 @@ def page_problems(browser, page, screenshot=None):
         n = data_pixels(img)
         curves, points, rows = drawn_per_chart.get(cid, [0, 0, 0])
         lines.append(f"  chart  {cid:<40} {img.shape[1]}x{img.shape[0]} px, {n} coloured px, "
-                     f"{curves} curves through {points} of {rows} data points")
+                     f"{curves} marks through {points} of {rows} data points")
         if n < MIN_DATA_PIXELS:
             problems.append(f"chart {cid} drew no data ({n} coloured pixels)")
         if not points or points < rows:
-            problems.append(f"chart {cid}: its curves pass through {points} of its {rows} data points")
+            problems.append(f"chart {cid}: its marks pass through {points} of its {rows} data points")
     images = tab.eval_on_selector_all(
         "img", "els => els.map(e => [e.getAttribute('src'), e.complete, e.naturalWidth, e.naturalHeight])")
     for src, complete, w, h in images:
