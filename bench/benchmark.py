@@ -13,6 +13,10 @@
   rounds of each round's own ratio. Both print their page faults per step. Ours runs with the
   trainer's runtime set-up (runtime.configure_torch, which includes malloc reuse); the baseline
   with torch as it comes. train_peak_rss_mib is the largest trainer process of either kind.
+- onednn_isa / aten_isa: the instruction sets the kernels ran with, as oneDNN (the
+  convolutions; capped by ONEDNN_MAX_CPU_ISA) and ATen (elementwise ops, reductions; capped by
+  ATEN_CPU_CAPABILITY) report them. A real AVX2 machine runs both at AVX2: to time one on an
+  AVX-512 machine, cap both (and MKL's, MKL_ENABLE_INSTRUCTIONS=AVX2).
 - train_bf16_images_per_s: our step with runtime.train_precision bfloat16 (autocast), measured
   in the same rounds; not part of the speed-up, which compares float32 with float32.
 - generate_s: rendering the paper's 15,000 images (median of 3 calls in one process).
@@ -103,6 +107,32 @@ def train_worker(which, steps, windows, threads, images):
     return {"rates": rates, "faults_per_step": faults, "device": str(device)}
 
 
+ONEDNN_ISA_LINE = re.compile(r"^onednn_verbose,.*,info,cpu,isa:(.+)$", re.MULTILINE)
+ONEDNN_PROBE = """
+import torch
+x = torch.zeros(8, 16, 8, 8).contiguous(memory_format=torch.channels_last)
+torch.nn.functional.conv2d(x, torch.zeros(16, 16, 3, 3))
+"""
+
+
+def onednn_isa(verbose_output):
+    """The instruction set in oneDNN's verbose header ("Intel AVX2", ...), or "unknown"."""
+    m = ONEDNN_ISA_LINE.search(verbose_output)
+    return m.group(1).strip() if m else "unknown"
+
+
+def kernel_isa():
+    """{"onednn_isa": ..., "aten_isa": ...}: what the kernels of a trainer process run with under
+    this environment. oneDNN names its instruction set only in the header it prints with
+    ONEDNN_VERBOSE on, so a child process runs one convolution with it; ATen's is torch's own
+    report, which honours ATEN_CPU_CAPABILITY."""
+    import torch
+
+    out = subprocess.run([sys.executable, "-c", ONEDNN_PROBE], env=ENV | {"ONEDNN_VERBOSE": "1"},
+                         check=True, capture_output=True, text=True).stdout
+    return {"onednn_isa": onednn_isa(out), "aten_isa": torch.backends.cpu.get_cpu_capability()}
+
+
 STAGE_LINE = re.compile(r"Running stage '([^']+)'")
 
 
@@ -173,7 +203,8 @@ def main():
     import torch
 
     result = {"threads": args.threads or torch.get_num_threads(), "torch_version": torch.__version__,
-              "cpu_count": os.cpu_count()}
+              "cpu_count": os.cpu_count()} | kernel_isa()
+    log(f"kernels: oneDNN {result['onednn_isa']}, ATen {result['aten_isa']}")
     kinds = ["baseline", "ours"] + ([] if args.no_bf16 else ["ours-bf16"])
     rates, faults = {k: [] for k in kinds}, {k: [] for k in kinds}
     for r in range(args.rounds):
@@ -269,9 +300,10 @@ def finish(result, args):
 
         rows = [(measure, result[key], unit) for key, measure, unit in PAGE_ROWS if key in result]
         rows += [(f"{stage}, in the full repro", s, "s") for stage, s in result.get("full_repro_stage_s", {}).items()]
+        isa = f"oneDNN {result['onednn_isa']}, ATen {result['aten_isa']}"
         write_result(args.json_out, "The benchmark (make bench)", rows,
                      f"torch {result['torch_version']} on {result['device']}, {result['threads']} threads; "
-                     f"{args.rounds} rounds of {args.windows} windows of {args.steps} steps. {args.notes}".strip())
+                     f"{args.rounds} rounds of {args.windows} windows of {args.steps} steps. {args.notes}".strip(), isa)
     print(json.dumps(result))
 
 

@@ -11,9 +11,10 @@ import platform
 from pathlib import Path
 
 
-def machine():
+def machine(isa=None):
     """The CPU model (from /proc/cpuinfo where there is one), its widest vector instruction set
-    that matters to oneDNN here, and the number of cores this process may use."""
+    that matters to oneDNN here (or `isa`, what the kernels reported when capped below it), and the
+    number of cores this process may use."""
     cpu, flags = platform.processor() or platform.machine(), set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -24,7 +25,7 @@ def machine():
                 flags = set(value.split())
     except OSError:
         pass
-    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "other"
+    isa = isa or ("AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "other")
     return {"cpu": cpu, "isa": isa, "cores": os.cpu_count()}
 
 
@@ -39,9 +40,10 @@ def timing_arguments(doc, runs=7):
     return ap
 
 
-def write_result(path, title, rows, notes=""):
-    """rows: [(measure, value, unit)]; writes the JSON file and returns its object."""
-    obj = {"title": title, "date": datetime.date.today().isoformat(), "machine": machine(),
+def write_result(path, title, rows, notes="", isa=None):
+    """rows: [(measure, value, unit)]; writes the JSON file and returns its object. isa: the
+    instruction set the measured kernels ran with, where it is not simply the CPU's."""
+    obj = {"title": title, "date": datetime.date.today().isoformat(), "machine": machine(isa),
            "rows": [{"measure": m, "value": v, "unit": u} for m, v, u in rows], "notes": notes}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

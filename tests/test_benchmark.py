@@ -28,6 +28,7 @@ def test_benchmark_prints_comparable_json():
     assert result["speedup_paired"] > 0
     assert result["train_faults_per_step"] >= 0 and result["baseline_faults_per_step"] >= 0
     assert result["train_bf16_images_per_s"] > 0  # runtime.train_precision: bfloat16, reported apart
+    assert result["onednn_isa"] != "unknown" and result["aten_isa"]  # the instruction sets it ran with
     assert sum("round 1/1" in line for line in lines) == 3  # every trainer logged
 
 
@@ -39,3 +40,27 @@ def test_full_repro_stage_times_split_at_dvc_stage_lines():
            (195.2, "Running stage 'evaluate@standard':\n"), (203.0, "Use `dvc push` to send your updates\n")]
     assert stage_seconds(out, 204.0) == {"generate": 2.0, "train_standard": 183.2, "evaluate@standard": 8.8}
     assert stage_seconds([(1.0, "Stage 'split' didn't change, skipping\n")], 2.0) == {}
+
+
+def test_onednn_isa_read_from_its_verbose_header():
+    from bench.benchmark import onednn_isa
+
+    header = ("onednn_verbose,v1,info,oneDNN v3.12.0 (commit 80afa71049cd69a3df32adcccb623b12cd7baa22)\n"
+              "onednn_verbose,v1,info,cpu,runtime:OpenMP,nthr:2\n"
+              "onednn_verbose,v1,info,cpu,isa:Intel AVX2\n"
+              "onednn_verbose,v1,info,gpu,runtime:none\n")
+    assert onednn_isa(header) == "Intel AVX2"
+    assert onednn_isa("no header here\n") == "unknown"
+
+
+def test_kernel_isa_honours_the_caps(monkeypatch):
+    """Capped at AVX2, oneDNN reports AVX2 (on a CPU that has AVX2 at all)."""
+    import torch
+
+    from bench import benchmark
+
+    if torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"):
+        pytest.skip("no AVX2 on this CPU")
+    monkeypatch.setattr(benchmark, "ENV", benchmark.ENV | {"ONEDNN_MAX_CPU_ISA": "AVX2"})
+    isa = benchmark.kernel_isa()
+    assert "AVX2" in isa["onednn_isa"] and "512" not in isa["onednn_isa"]
