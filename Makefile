@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 # DVC stages run `python ...`: put the project's environment first on PATH
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: reproduce test test-fast bench bench-sweep verify plots-check clean-venv tiny check-pythons performance-page bench-report bench-factors bench-live
+.PHONY: reproduce test test-system test-fast bench bench-sweep verify plots-check clean-venv tiny check-pythons performance-page bench-report bench-factors bench-live
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || test -n "$(PYTHON)" || { echo "error: no Python 3.11-3.14 found (looked for $(PYTHON_CANDIDATES)); install one or pass PYTHON=..." >&2; exit 2; }
@@ -29,8 +29,16 @@ reproduce: $(BIN)/.installed
 # (make test TEST_ARGS="-k pipeline")
 TEST_WORKERS ?= auto
 XDIST = -n $(TEST_WORKERS) --dist load --maxschedchunk 1
+# the suite: every unit and known-answer test, and the real pipeline on the tiny configuration
+# (wiring, run cache, resume, refused edits, fresh clones, live metrics)
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q $(XDIST) $(TEST_ARGS)
+	$(BIN)/python -m pytest -q $(XDIST) -m "not system" $(TEST_ARGS)
+
+# the system tier, longer: a real one-node Slurm cluster and DVC's queue across clones and
+# remotes, every documented command as typed, unusual valid configurations end to end; CI runs it
+# after make test (Slurm and chromium as .ci/run installs them)
+test-system: $(BIN)/.installed
+	$(BIN)/python -m pytest -q $(XDIST) -m system $(TEST_ARGS)
 
 # the fast tier: everything but the end-to-end runs of the real DVC pipeline
 test-fast: $(BIN)/.installed

@@ -11,7 +11,7 @@ import yaml
 
 from conftest import dvc, make_tiny_project, ran, scratch_and_tuned, tiny_params
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.system]
 
 
 def geometry(size):

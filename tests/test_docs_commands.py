@@ -45,6 +45,7 @@ def test_the_pages_are_read_as_the_test_expects():
 
 
 @pytest.mark.slow
+@pytest.mark.system
 @pytest.mark.parametrize("page", [p for p in PAGES if blocks(p, "sh")])
 def test_every_shell_block_runs_as_typed(page, built_tiny, tmp_path):
     project = copy_project(built_tiny[0], tmp_path / "project")

@@ -111,6 +111,7 @@ def read_csv(path):
 
 
 @pytest.mark.slow
+@pytest.mark.system
 def test_sweep_on_two_machines_pushed_pulled_and_gathered_on_a_third(tiny_copy, tmp_path):
     """Machine A queues one beta of the fine-tuned variant twice, as a sweep re-queues a point: the
     first run fine-tunes only that variant, the second trains nothing (DVC's run cache). Machine B runs a

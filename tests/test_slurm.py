@@ -199,6 +199,7 @@ def lock_outs(project):
 
 
 @pytest.mark.slow
+@pytest.mark.system
 def test_a_sweep_on_a_slurm_cluster_runs_each_upstream_once_and_equals_a_local_run(tiny_copy, tmp_path):
     slurm_or_skip()
     a = tiny_copy

@@ -28,7 +28,7 @@ def test_workflow_commands_are_exercised_here():
     commands = [c for c in ran if not SHELL_GLUE.match(c)]
     assert set(commands) <= set(EXERCISED), set(commands) - set(EXERCISED)
     assert any(c.startswith("make test") for c in commands)
-    assert (ROOT / ".ci/run").read_text().rstrip().endswith("make test")
+    assert (ROOT / ".ci/run").read_text().rstrip().endswith("make test test-system")
     assert "$(BIN)/.installed:" in (ROOT / "Makefile").read_text()
 
 
