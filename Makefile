@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 # DVC stages run `python ...`: put the project's environment first on PATH
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: reproduce test test-system test-fast bench bench-sweep verify plots-check clean-venv tiny check-pythons performance-page bench-report bench-factors bench-live
+.PHONY: reproduce test test-system test-fast bench bench-sweep verify plots-check clean-venv tiny check-pythons performance-page bench-report bench-factors bench-live bench-avx2
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || test -n "$(PYTHON)" || { echo "error: no Python 3.11-3.14 found (looked for $(PYTHON_CANDIDATES)); install one or pass PYTHON=..." >&2; exit 2; }
@@ -48,6 +48,12 @@ test-fast: $(BIN)/.installed
 # `make performance-page` writes docs/performance.md
 bench: $(BIN)/.installed
 	$(BIN)/python bench/benchmark.py --json-out bench/results/benchmark.json $(BENCH_ARGS)
+
+# the same on the kernels of a machine with AVX2 and no AVX-512 (oneDNN, MKL and ATen capped at
+# AVX2; on such a machine `make bench` measures the same): bench/results/benchmark-avx2.json
+bench-avx2: $(BIN)/.installed
+	ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 ATEN_CPU_CAPABILITY=avx2 \
+	  $(BIN)/python bench/benchmark.py --json-out bench/results/benchmark-avx2.json $(BENCH_ARGS)
 
 # what importing pandas adds to the report stage: bench/results/report-pandas.json
 bench-report: $(BIN)/.installed

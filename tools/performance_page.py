@@ -18,10 +18,13 @@ commands below, then `make performance-page`:
 | Command | Writes | What it measures |
 |---|---|---|
 | `make bench` | `bench/results/benchmark.json` | the training step against a plain eager PyTorch version, page faults, the evaluation stages, a no-op `dvc repro` (`bench/benchmark.py` says how; `make bench BENCH_ARGS=--full-repro` adds a full `dvc repro --force`) |
+| `make bench-avx2` | `bench/results/benchmark-avx2.json` | the same with oneDNN, MKL and ATen capped at AVX2: the kernels of a machine without AVX-512 |
 | `make bench-report` | `bench/results/report-pandas.json` | what importing pandas adds to the `report` stage |
+| `make bench-live` | `bench/results/training-log-dvclive.json` | what dvclive adds to a training stage's start and to each epoch |
 
 Where the training step's speed comes from is in `shapes_vae/fast_cpu.py`'s docstrings, and
-`runtime.train_precision: bfloat16` is a faster configuration, not the same one
+`runtime.train_precision: bfloat16` is another configuration, faster only on a CPU with bfloat16
+arithmetic
 ([usage.md](usage.md#backends-and-devices)). No test asserts any of these numbers.
 """
 
