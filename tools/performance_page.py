@@ -24,8 +24,7 @@ commands below, then `make performance-page`:
 
 Where the training step's speed comes from is in `shapes_vae/fast_cpu.py`'s docstrings, and
 `runtime.train_precision: bfloat16` is another configuration, faster only on a CPU with bfloat16
-arithmetic
-([usage.md](usage.md#backends-and-devices)). No test asserts any of these numbers.
+arithmetic ([usage.md](usage.md#backends-and-devices)). No test asserts any of these numbers.
 """
 
 
