@@ -348,11 +348,11 @@ MEASURE_PREFIXES = ("mig_", "probe_")  # the keys of factor_measures that score 
 
 
 def split_measures(measures):
-    """factor_measures' dict as (the scores of the code, its metrics file: MIG and probes, the
-    undefined ones left out; one record per (latent dimension, factor), in the factors' order,
+    """factor_measures' dict as (the scores of the code, its metrics file: MIG and probes, None
+    where undefined, which io.write_metrics leaves out; one record per (latent dimension, factor), in the factors' order,
     with the normalised MI on the means and, where measured, through the channel, and the
     factor's entropy H(bin(v)) in nats that normalises them: the factors stage's plot data)."""
-    scores = {k: v for k, v in measures.items() if k.startswith(MEASURE_PREFIXES) and v is not None}
+    scores = {k: v for k, v in measures.items() if k.startswith(MEASURE_PREFIXES)}
     names, means = measures["factor_names"], measures["mi_normalised"]
     channel = measures.get("mi_channel_normalised")
     records = [{"dimension": j, "factor": name, "mi_normalised_means": means[j][k],

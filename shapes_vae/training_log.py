@@ -18,10 +18,6 @@ from shapes_vae.io import write_csv_log
 SUMMARY_COLUMNS = ("train_loss", "val_loss")
 
 
-def training_metrics_dir(name):
-    return Path("metrics/training") / name
-
-
 class TrainingLog:
     """`update(rows)` after every epoch writes the CSV log of `rows` (lists in `columns` order,
     the epoch number first) to log_path and dvclive's summary of the last row to metrics_dir.

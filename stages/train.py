@@ -20,7 +20,7 @@ from shapes_vae.errors import run_stage
 from shapes_vae.params import load_params, variant_argument
 from shapes_vae.runtime import configure_torch
 from shapes_vae.train import LOG_COLUMNS, fingerprint, fit
-from shapes_vae.training_log import TrainingLog, training_metrics_dir
+from shapes_vae.training_log import TrainingLog
 
 
 PARAMS = ["architecture", "runtime.device", "runtime.backend", "runtime.threads", "runtime.train_precision",
@@ -35,6 +35,7 @@ def main(argv):
     data = load_subsets(["train", "val"], device)
     image_size = data["train"].shape[-1]
     ckpt, log, resume = Path(f"models/{name}.pt"), Path(f"logs/{name}.csv"), Path(f".resume/{name}.pt")
+    live_metrics = Path(f"metrics/training/{name}")  # dvclive's folder: its metrics.json
     inputs = [Path(SHAPES_PATH), Path(SPLIT_PATH)]
     torch.manual_seed(cfg["seed"])  # weight initialisation
     if cfg["init"] == "scratch":
@@ -47,7 +48,7 @@ def main(argv):
     code = [Path(__file__), *sorted(Path(__file__).resolve().parents[1].joinpath("shapes_vae").glob("*.py"))]
     run_id = fingerprint(name, cfg, arch, runtime["device"], runtime["backend"], runtime["train_precision"],
                          torch.get_num_threads(), torch.__version__, *inputs, *code)
-    training_log = TrainingLog(log, LOG_COLUMNS, training_metrics_dir(name))
+    training_log = TrainingLog(log, LOG_COLUMNS, live_metrics)
     rows = fit(name, model, data["train"], data["val"], cfg, runtime, training_log.update, resume, run_id)
     training_log.close()
     save_checkpoint(ckpt, model, name, arch, cfg)  # only a completed run writes a checkpoint

@@ -1,32 +1,21 @@
 """A training run can be watched while it trains: `dvc exp show` shows a queued experiment's epoch
 and losses as it goes (shapes_vae.training_log writes them after every epoch)."""
 import json
-import os
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import scratch_and_tuned
+from conftest import BIN, ENV, dvc, scratch_and_tuned
 
-DVC = str(Path(sys.executable).with_name("dvc"))
-ENV = os.environ | {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-
-
-def dvc(cwd, *args):
-    r = subprocess.run([DVC, *args], cwd=cwd, capture_output=True, text=True, env=ENV, timeout=300)
-    assert r.returncode == 0, f"dvc {' '.join(args)}:\n{r.stdout}\n{r.stderr}"
-    return r.stdout
+DVC = str(BIN / "dvc")
 
 
 def running_training_metrics(project, name, variant):
     """(executor state, the variant's training metrics) of experiment `name` in `dvc exp show`;
     (None, None) while DVC cannot show it yet."""
-    r = subprocess.run([DVC, "exp", "show", "--json"], cwd=project, capture_output=True, text=True, env=ENV,
-                       timeout=300)
+    r = dvc(project, "exp", "show", "--json", check=False, timeout=300)
     if r.returncode:  # e.g. while the queue sets the experiment's workspace up
         return None, None
     for baseline in json.loads(r.stdout):
@@ -64,5 +53,5 @@ def test_a_queued_experiment_shows_its_epoch_and_losses_in_dvc_exp_show_while_it
         for m in seen:
             assert set(m) == {"step", "train_loss", "val_loss"} and m["train_loss"] > 0 and m["val_loss"] > 0
     finally:
-        subprocess.run([DVC, "queue", "kill", "watched"], cwd=project, env=ENV, capture_output=True, timeout=120)
-        subprocess.run([DVC, "queue", "stop", "--kill"], cwd=project, env=ENV, capture_output=True, timeout=120)
+        dvc(project, "queue", "kill", "watched", check=False, timeout=120)
+        dvc(project, "queue", "stop", "--kill", check=False, timeout=120)
